@@ -1,0 +1,40 @@
+# fer-edge — every target installs what it needs, so each works on a fresh machine with only Python.
+# torch is installed first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+TORCH ?= torch==2.13.0
+CONFIG ?= default
+STAMP := .make-installed
+
+.PHONY: install demo test bench bench-train bench-data lint clean
+
+$(STAMP): setup.py pyproject.toml
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e ".[all,test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: install, then the main job on the embedded default (writes runs/default/report.html)
+demo: $(STAMP)
+	fer-edge pipeline --config $(CONFIG)
+
+## make test: install, then the test suite (≤ 10 min on 2 cores)
+test: $(STAMP)
+	$(PYTHON) -m pytest -q
+
+## make bench: regenerate BENCHMARKS.md figures (long; not part of the tests)
+bench: $(STAMP)
+	$(PYTHON) benchmarks/run_all.py
+
+bench-train: $(STAMP)
+	$(PYTHON) benchmarks/train_methods.py
+
+bench-data: $(STAMP)
+	$(PYTHON) benchmarks/domain_gap.py
+
+lint: $(STAMP)
+	$(PYTHON) -m ruff check .
+
+clean:
+	rm -rf runs build *.egg-info .pytest_cache .ruff_cache $(STAMP)

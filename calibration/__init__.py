@@ -1,0 +1,1 @@
+"""fer_edge.calibration — see README.md for what this stage does."""

@@ -1,0 +1,1 @@
+"""fer_edge.export — see README.md for what this stage does."""

@@ -1,0 +1,1 @@
+"""fer_edge.runtime — see README.md for what this stage does."""

@@ -1,0 +1,222 @@
+"""Foundation: package layout, CLI, config validation, contract, manifests, atomic writes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fer_edge.runtime.atomic import atomic_path, atomic_write
+from fer_edge.runtime.contract import LABELS, PreprocessSpec, canonical_label, label_index, preprocess, preprocess_batch
+from fer_edge.runtime.crop import CropPolicy, crop_box, crop_face
+from fer_edge.runtime.errors import ConfigError, ManifestError
+from fer_edge.runtime.manifest import Manifest, read_manifest, sidecar_path, verify, write_manifest
+
+from fer_edge.config import Config, load_config
+
+
+def test_runtime_contract_import_leaves_torch_out():
+    code = (
+        "import sys, numpy as np\n"
+        "import fer_edge.runtime\n"
+        "from fer_edge.runtime.contract import preprocess, PreprocessSpec, LABELS, canonical_label\n"
+        "from fer_edge.runtime.crop import crop_face, CropPolicy\n"
+        "from fer_edge.runtime.manifest import Manifest, verify\n"
+        "from fer_edge.config import load_config\n"
+        "load_config('default')\n"
+        "face = crop_face(np.zeros((80, 80, 3), np.uint8), (10, 10, 40, 40), CropPolicy())\n"
+        "preprocess(face, PreprocessSpec())\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_cli_help_and_info_json():
+    out = subprocess.run([sys.executable, "-m", "fer_edge.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "info" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "fer_edge.cli", "info", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    for key in ("fer_edge", "python", "torch", "onnx", "onnxruntime", "onnxruntime_providers", "opencv",
+                "tensorrt", "pycuda", "cuda_device", "cpu"):
+        assert key in info
+    assert info["cpu"]["cores"] >= 1
+    assert "CPUExecutionProvider" in info["onnxruntime_providers"]
+
+
+def test_info_does_not_import_torch():
+    code = ("import sys; from fer_edge.cli import main; import io, contextlib\n"
+            "sys.modules['torch'] = None\n"  # make any import of torch fail loudly
+            "buf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf): rc = main(['info', '--json'])\n"
+            "assert rc == 0\nprint('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr
+
+
+def test_config_typo_suggests_closest_key():
+    with pytest.raises(ConfigError) as exc:
+        load_config("ci", ["trian.epochs=3"])
+    msg = str(exc.value)
+    assert "trian" in msg and "did you mean 'train'" in msg
+
+
+def test_config_wrong_type_names_key_and_type():
+    with pytest.raises(ConfigError) as exc:
+        load_config("ci", ["train.epochs=three"])
+    assert "train.epochs" in str(exc.value) and "expected int" in str(exc.value)
+
+
+def test_config_bad_choice_lists_allowed():
+    with pytest.raises(ConfigError) as exc:
+        load_config("ci", ["model.backbone=resnt18"])
+    msg = str(exc.value)
+    assert "model.backbone" in msg and "'mobilenet'" in msg and "did you mean 'resnet18'" in msg
+
+
+def test_config_refuses_python_object_tag(tmp_path: Path):
+    bad = tmp_path / "evil.yaml"
+    bad.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(bad)
+    assert "evil.yaml" in str(exc.value)
+
+
+def test_config_overrides_and_roundtrip():
+    cfg = load_config("ci", ["train.epochs=5", "build.batch=[1,4]", "preprocess.size=48"])
+    assert cfg.train.epochs == 5 and cfg.build.batch == [1, 4] and cfg.preprocess.size == 48
+    again = load_config(data=cfg.to_dict())
+    assert again == cfg
+    assert isinstance(load_config("default"), Config)
+
+
+def test_unknown_config_name_lists_shipped():
+    with pytest.raises(ConfigError) as exc:
+        load_config("nope")
+    assert "ci" in str(exc.value) and "default" in str(exc.value)
+
+
+@pytest.mark.parametrize("name,expected", [("happy", "happiness"), ("HA", "happiness"), ("Joy", "happiness"),
+                                           ("4_sad", "sadness"), ("Angry", "anger"), ("contempt", "contempt"),
+                                           ("banana", None)])
+def test_label_aliases(name, expected):
+    assert canonical_label(name) == expected
+
+
+def test_label_index_respects_label_list():
+    assert label_index("happy") == 1
+    assert label_index("contempt") is None
+    assert label_index("contempt", list(LABELS) + ["contempt"]) == 7
+
+
+def _reference_preprocess(face_bgr: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The obvious way, written out: gray → resize → /255 → (x-mean)/std."""
+    import cv2
+
+    gray = cv2.cvtColor(face_bgr, cv2.COLOR_BGR2GRAY)
+    gray = cv2.resize(gray, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
+    return ((gray.astype(np.float32) / 255.0 - spec.mean[0]) / spec.std[0])[None]
+
+
+def test_preprocess_matches_reference_and_handles_channels():
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 256, (100, 90, 3), dtype=np.uint8)
+    spec = PreprocessSpec(size=32)
+    out = preprocess(face, spec)
+    assert out.dtype == np.float32 and out.shape == (1, 32, 32)
+    np.testing.assert_allclose(out, _reference_preprocess(face, spec), atol=1e-6)
+    gray = face[:, :, 0]
+    rgb_spec = PreprocessSpec(size=32, colour="rgb", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    assert preprocess(gray, rgb_spec).shape == (3, 32, 32)
+    assert preprocess(gray[:, :, None], spec).shape == (1, 32, 32)
+    bgra = np.dstack([face, np.full(face.shape[:2], 255, np.uint8)])
+    np.testing.assert_allclose(preprocess(bgra, spec), out, atol=1e-6)
+    assert preprocess_batch([face, face], spec).shape == (2, 1, 32, 32)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 0, 3), np.uint8), np.zeros((10, 10, 5), np.uint8),
+                                 np.full((8, 8), np.nan, np.float32), "not an image"])
+def test_preprocess_rejects_unusable_input(bad):
+    with pytest.raises(ValueError):
+        preprocess(bad, PreprocessSpec())
+
+
+def test_preprocess_spec_validation_and_roundtrip():
+    spec = PreprocessSpec(size=48, colour="rgb", mean=(0.1, 0.2, 0.3), std=(1, 1, 1))
+    assert PreprocessSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ConfigError):
+        PreprocessSpec(colour="hsv")
+    with pytest.raises(ConfigError):
+        PreprocessSpec(colour="rgb", mean=(0.1, 0.2), std=(1.0,))
+
+
+def test_crop_box_margin_and_square():
+    assert crop_box((10, 20, 40, 20), CropPolicy(margin=0.0, square=True)) == (10, 10, 40, 40)
+    assert crop_box((10, 20, 40, 20), CropPolicy(margin=0.5, square=False)) == (-10, 10, 80, 40)
+
+
+def test_crop_face_pads_off_image_and_rejects_bad_boxes():
+    frame = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
+    crop = crop_face(frame, (-10, -10, 40, 40), CropPolicy(margin=0.0))
+    assert crop.shape == (40, 40)
+    for bad in [(0, 0, 0, 10), (500, 500, 10, 10), (float("nan"), 0, 10, 10)]:
+        with pytest.raises(ValueError):
+            crop_face(frame, bad, CropPolicy())
+
+
+def test_crop_align_rotates_only_with_eyes():
+    frame = np.zeros((100, 100), np.uint8)
+    frame[45:55, :] = 255
+    pol = CropPolicy(margin=0.0, align=True)
+    plain = crop_face(frame, (25, 25, 50, 50), pol)
+    level = crop_face(frame, (25, 25, 50, 50), pol, eyes=[(35, 40), (65, 40)])
+    tilted = crop_face(frame, (25, 25, 50, 50), pol, eyes=[(35, 30), (65, 50)])
+    np.testing.assert_array_equal(plain, level)
+    assert not np.array_equal(plain, tilted)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path: Path):
+    target = tmp_path / "a" / "out.bin"
+    atomic_write(target, b"hello")
+    assert target.read_bytes() == b"hello"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert target.read_bytes() == b"hello"
+    assert [p.name for p in target.parent.iterdir()] == ["out.bin"]
+
+
+def test_manifest_verify_refuses_changed_file(tmp_path: Path):
+    art = tmp_path / "model.onnx"
+    art.write_bytes(b"original bytes")
+    write_manifest(art, Manifest(kind="onnx", labels=list(LABELS)))
+    assert verify(art, kinds=("onnx",)).labels == list(LABELS)
+    art.write_bytes(b"tampered bytes")
+    with pytest.raises(ManifestError) as exc:
+        verify(art)
+    msg = str(exc.value)
+    assert "model.onnx" in msg and "does not match" in msg and "re-create" in msg
+
+
+def test_manifest_refuses_missing_corrupt_and_foreign(tmp_path: Path):
+    art = tmp_path / "m.pt"
+    art.write_bytes(b"x")
+    with pytest.raises(ManifestError, match="no manifest"):
+        verify(art)
+    sidecar_path(art).write_text("{not json")
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        read_manifest(art)
+    m = Manifest(kind="checkpoint")
+    m.producer_version = "9.9.0"
+    write_manifest(art, m)
+    with pytest.raises(ManifestError, match="9.9.0"):
+        verify(art)
+    with pytest.raises(ManifestError, match="expected one of"):
+        write_manifest(art, Manifest(kind="checkpoint"))
+        verify(art, kinds=("engine",))

@@ -1,0 +1,1 @@
+"""fer_edge.train — see README.md for what this stage does."""

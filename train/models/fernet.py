@@ -1,0 +1,66 @@
+"""``FerNet``: backbone + expression head — exactly the graph that export ships.
+
+Adaptation methods wrap a FerNet with their own discriminators, decoders and extra encoders; the
+trainer hands ``method.inference_module()`` (a FerNet) to the checkpoint, so nothing training-only
+can leak into the exported model.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Mapping
+
+import torch
+from torch import nn
+
+from .backbones import build_backbone
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the network from a checkpoint's manifest."""
+
+    backbone: str = "mobilenet"
+    in_channels: int = 1
+    num_classes: int = 7
+    feature_dim: int = 128
+    width: float = 1.0
+    dropout: float = 0.2
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+class FerNet(nn.Module):
+    """``forward(x) -> logits``; ``features(x)`` gives the backbone embedding the methods align."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        self.backbone = build_backbone(spec.backbone, spec.in_channels, spec.feature_dim, spec.width)
+        self.dropout = nn.Dropout(spec.dropout)
+        self.head = nn.Linear(spec.feature_dim, spec.num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def classify(self, f: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x))
+
+
+class ExportWrapper(nn.Module):
+    """What goes into ONNX: ``input`` → (``logits``, ``probs``)."""
+
+    def __init__(self, net: FerNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        logits = self.net(x)
+        return logits, torch.softmax(logits, dim=1)
