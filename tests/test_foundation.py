@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from fer_edge.config import Config, load_config
 from fer_edge.runtime.atomic import atomic_path, atomic_write
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, canonical_label, label_index, preprocess, preprocess_batch
 from fer_edge.runtime.crop import CropPolicy, crop_box, crop_face
 from fer_edge.runtime.errors import ConfigError, ManifestError
 from fer_edge.runtime.manifest import Manifest, read_manifest, sidecar_path, verify, write_manifest
-
-from fer_edge.config import Config, load_config
 
 
 def test_runtime_contract_import_leaves_torch_out():

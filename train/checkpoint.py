@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
+
 from fer_edge.runtime.atomic import atomic_path
 from fer_edge.runtime.contract import PreprocessSpec
 from fer_edge.runtime.errors import ManifestError, ModelError

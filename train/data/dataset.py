@@ -16,6 +16,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, preprocess
 from fer_edge.runtime.errors import DataError
 
