@@ -1,0 +1,102 @@
+"""Helpers for the runtime tests: tiny ONNX models with a contract, and frames/videos with faces.
+
+Only the TESTS use torch (to export a tiny FerNet); the runtime under test never does. Models are
+built in a temp folder once per session by the fixtures in ``tests/test_runtime_*.py`` via
+:func:`make_onnx`.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Iterable, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from fer_edge.runtime.backends.base import (
+    INPUT_NAME,
+    META_CONTRACT,
+    META_PRECISION,
+    META_PRODUCER_VERSION,
+    OUTPUT_LOGITS,
+    OUTPUT_PROBS,
+)
+from fer_edge.runtime.contract import LABELS, Contract, PreprocessSpec
+from fer_edge.runtime.crop import CropPolicy
+from fer_edge.runtime.manifest import Manifest, write_manifest
+
+TEST_SPEC = PreprocessSpec(size=32, colour="gray", mean=(0.5,), std=(0.25,))
+TEST_CROP = CropPolicy(detector="haar", min_face=24, margin=0.2, square=True)
+
+
+def make_onnx(path: Path, spec: PreprocessSpec = TEST_SPEC, crop: CropPolicy = TEST_CROP,
+              contract: bool = True, manifest: bool = True, precision: str = "fp32",
+              labels: Sequence[str] = LABELS, seed: int = 0, dynamic: bool = True) -> Path:
+    """Export a tiny FerNet to ``path`` (contract in metadata_props, optional sidecar)."""
+    import onnx
+    import torch
+
+    from fer_edge.train.models import ExportWrapper, FerNet, ModelSpec
+
+    torch.manual_seed(seed)
+    net = FerNet(ModelSpec(backbone="tiny", in_channels=spec.channels, num_classes=len(labels),
+                           feature_dim=16, width=0.5, dropout=0.0)).eval()
+    dummy = torch.zeros(1, *spec.input_shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {"dynamic_axes": {INPUT_NAME: {0: "N"}, OUTPUT_LOGITS: {0: "N"}, OUTPUT_PROBS: {0: "N"}}} \
+        if dynamic else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(ExportWrapper(net), dummy, str(path), input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_LOGITS, OUTPUT_PROBS], opset_version=17, dynamo=False, **kwargs)
+    model = onnx.load(str(path))
+    c = Contract(labels=tuple(labels), preprocess=spec, crop=crop.to_dict())
+    props = {META_PRECISION: precision, META_PRODUCER_VERSION: "test"}
+    if contract:
+        props[META_CONTRACT] = json.dumps(c.to_dict())
+    for k, v in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(model, str(path))
+    if manifest:
+        write_manifest(path, Manifest(kind="int8_onnx" if precision == "int8" else "onnx", precision=precision,
+                                      labels=list(labels), preprocess=spec.to_dict(), crop=crop.to_dict()))
+    return path
+
+
+def draw_face(img: np.ndarray, cx: int, cy: int, r: int, smile: bool = True) -> None:
+    """A cartoon face Haar finds reliably enough for tests: bright oval, dark eyes, brows, mouth."""
+    cv2.ellipse(img, (cx, cy), (int(r * 0.8), r), 0, 0, 360, (200, 200, 200), -1)
+    ey = cy - r // 4
+    for dx in (-r // 3, r // 3):
+        cv2.ellipse(img, (cx + dx, ey), (r // 7, r // 10), 0, 0, 360, (30, 30, 30), -1)
+        cv2.line(img, (cx + dx - r // 6, ey - r // 5), (cx + dx + r // 6, ey - r // 5), (40, 40, 40), max(1, r // 15))
+    cv2.line(img, (cx, ey + r // 10), (cx, cy + r // 5), (120, 120, 120), max(1, r // 20))
+    if smile:
+        cv2.ellipse(img, (cx, cy + r // 3), (r // 3, r // 6), 0, 0, 180, (40, 40, 40), max(1, r // 12))
+    else:
+        cv2.line(img, (cx - r // 3, cy + r // 2), (cx + r // 3, cy + r // 2), (40, 40, 40), max(1, r // 12))
+
+
+def synthetic_frames(n: int, size: Tuple[int, int] = (320, 240),
+                     faces: Iterable[Tuple[int, int, int]] = ((160, 120, 50),), drift: int = 1) -> List[np.ndarray]:
+    """``n`` BGR frames (w, h = ``size``) with cartoon faces drifting slowly to the right."""
+    w, h = size
+    out = []
+    for i in range(n):
+        img = np.full((h, w, 3), 90, np.uint8)
+        for cx, cy, r in faces:
+            draw_face(img, cx + drift * i, cy, r)
+        out.append(img)
+    return out
+
+
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: float = 25.0) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
