@@ -27,6 +27,9 @@ class RuntimeConfig:
     reconnect_retries: int = 5
     reconnect_backoff_s: float = 0.5
     threads: int = 0
+    stall_timeout_s: float = 2.0
+    stall_give_up_s: float = 30.0
+    video_fps: float = 25.0
 
 
 @dataclass
@@ -40,3 +43,6 @@ class BuildConfig:
     dla_core: Optional[int] = None
     gpu_fallback: bool = False
     calib_cache: Optional[str] = None
+    #: TensorRT 10.x only: build Q/DQ models as strongly typed networks (off by default: weakly typed
+    #: INT8|FP16 is the path that also works on DLA and avoids NVIDIA/TensorRT#4832 on Orin).
+    strongly_typed: bool = False

@@ -1,0 +1,114 @@
+"""``fer-edge build``: TensorRT engine + sidecar manifest from a fer-edge ONNX model, on the device.
+
+Runs with only the runtime extra and TensorRT installed (never imports torch). Without TensorRT,
+``--print-trtexec`` prints the equivalent ``trtexec`` command, so nothing blocks the user.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from fer_edge.cli import add_config_arguments, load_args_config
+
+HELP = "build a TensorRT engine from an ONNX model (run it on the device)"
+DESCRIPTION = """Build a TensorRT engine (plus a .json sidecar manifest) from a fer-edge ONNX model.
+
+examples:
+  fer-edge build --model model.int8.onnx --out model.engine
+  fer-edge build --model model.onnx --precision fp16 --batch 1,8,32 --timing-cache trt.cache
+  fer-edge build --model model.onnx --calib-cache model.calib --dla-core 0 --gpu-fallback --batch 8
+  fer-edge build --model model.int8.onnx --print-trtexec --trt-version 8.6   # no TensorRT needed
+"""
+log = logging.getLogger("fer_edge.build")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="ONNX from `fer-edge export` or `fer-edge calibrate` (with .json)")
+    p.add_argument("--out", default=None, help="engine path (default: the model path with .engine)")
+    p.add_argument("--precision", choices=["best", "int8", "fp16", "fp32"], default=None,
+                   help="best: INT8 where the model has Q/DQ or a calibration cache, else FP16 (default: config)")
+    p.add_argument("--batch", default=None, metavar="MIN,OPT,MAX",
+                   help="optimization profile batch sizes, e.g. 1,8,32 (one value = static)")
+    p.add_argument("--workspace-mb", type=int, default=None, help="builder workspace pool in MiB")
+    p.add_argument("--timing-cache", default=None, metavar="FILE", help="load and save a TensorRT timing cache")
+    p.add_argument("--dla-core", type=int, default=None, metavar="N", help="build for DLA core N (Jetson Orin)")
+    p.add_argument("--gpu-fallback", action="store_true", default=None,
+                   help="with --dla-core: let layers DLA cannot run fall back to the GPU")
+    p.add_argument("--calib-cache", default=None, metavar="FILE",
+                   help="TensorRT calibration cache from `fer-edge calibrate` (implicit INT8 on 8.6/10.x)")
+    p.add_argument("--strongly-typed", action="store_true", default=None,
+                   help="TensorRT 10.x: strongly typed network (precision from the Q/DQ model)")
+    p.add_argument("--print-trtexec", action="store_true",
+                   help="print the equivalent trtexec command and exit (works without TensorRT)")
+    p.add_argument("--trt-version", default=None, metavar="X.Y",
+                   help="with --print-trtexec: target TensorRT version (default: the installed one, else 10.3)")
+    add_config_arguments(p)
+
+
+def _options(args: argparse.Namespace):
+    from fer_edge.runtime.tensorrt import BuildOptions, parse_batch
+
+    cfg = load_args_config(args).build
+
+    def pick(cli, conf):
+        return conf if cli is None else cli
+
+    calib = pick(args.calib_cache, cfg.calib_cache)
+    timing = pick(args.timing_cache, cfg.timing_cache)
+    return BuildOptions(precision=pick(args.precision, cfg.precision),
+                        batch=parse_batch(args.batch) if args.batch else tuple(parse_batch(cfg.batch)),
+                        workspace_mb=int(pick(args.workspace_mb, cfg.workspace_mb)),
+                        timing_cache=Path(timing) if timing else None,
+                        dla_core=pick(args.dla_core, cfg.dla_core),
+                        gpu_fallback=bool(pick(args.gpu_fallback, cfg.gpu_fallback)),
+                        calib_cache=Path(calib) if calib else None,
+                        strongly_typed=bool(pick(args.strongly_typed, cfg.strongly_typed)))
+
+
+def _print_trtexec(args: argparse.Namespace, opts, out: Path) -> int:
+    from fer_edge.runtime.errors import BackendUnavailable
+    from fer_edge.runtime.tensorrt import (
+        Capabilities,
+        format_command,
+        import_tensorrt,
+        make_plan,
+        read_onnx_model,
+        trtexec_command,
+    )
+
+    if args.trt_version:
+        caps = Capabilities.assumed_for(args.trt_version)
+    else:
+        try:
+            caps = Capabilities.detect(import_tensorrt())
+        except BackendUnavailable:
+            caps = Capabilities.assumed_for("10.3")
+            log.info("TensorRT is not installed here; printing for TensorRT 10.3 (JetPack 6.1/6.2) — "
+                     "pass --trt-version 8.6 or 11 for another device")
+    model = read_onnx_model(args.model)
+    plan = make_plan(opts, caps, model)
+    for note in plan.notes:
+        log.info("%s", note)
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    log.info("trtexec for TensorRT %s (%s); run it on the device, then copy the engine's sidecar yourself or "
+             "rebuild with `fer-edge build` there to get one", caps.version, caps.generation)
+    print(format_command(trtexec_command(model.path, out, plan, caps)))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from fer_edge.runtime.tensorrt import build_engine
+
+    opts = _options(args)
+    model = Path(args.model)
+    out = Path(args.out) if args.out else model.with_suffix(".engine")
+    if args.print_trtexec:
+        return _print_trtexec(args, opts, out)
+    result = build_engine(model, out, opts)
+    extra = result.manifest.extra
+    print(f"engine {result.engine} ({result.size_bytes / 1e6:.2f} MB, {result.plan.precision}, "
+          f"TensorRT {extra['tensorrt_version']}, {extra['device']['name']}) built in {result.seconds:.1f} s; "
+          f"manifest {result.engine}.json")
+    return 0
