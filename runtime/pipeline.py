@@ -1,0 +1,285 @@
+"""The lean runtime loop: capture → detect → track → classify → smooth → results.
+
+``Pipeline.from_model(path)`` opens the model (ONNX Runtime or TensorRT), takes its crop policy and
+preprocessing from the model's own contract, and ``pipeline.run(source)`` yields one
+:class:`~fer_edge.runtime.results.FrameResult` per frame. All faces of a frame go to the backend in
+ONE batched call. Nothing a camera can send stops the loop: bad frames, failed crops and stalls are
+counted in :attr:`Pipeline.stats` (logged once per kind) and the loop goes on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from .backends import open_backend
+from .capture import CaptureThread, FrameQueue, _End, resolve_drop_policy
+from .config import RuntimeConfig
+from .contract import preprocess
+from .crop import CropPolicy, crop_face
+from .detect import Detection, FaceDetector, eyes_for, make_detector, select_faces
+from .errors import ConfigError, FerEdgeError, ModelError, SourceError
+from .results import FaceResult, FrameResult
+from .smooth import Smoother
+from .sources import Frame, open_source
+from .stats import RunStats
+from .track import IoUTracker
+
+log = logging.getLogger(__name__)
+
+#: Crop-policy keys the user may change at run time: they decide WHERE faces are, not which pixels the
+#: model sees. margin/square/clahe/align must match the model's contract.
+DETECTOR_KEYS = ("detector", "yunet_model", "min_face", "select", "score_threshold")
+BACKEND_KEYS = ("providers", "threads")
+
+
+def check_frame(image: Any) -> Tuple[Optional[np.ndarray], Optional[str]]:
+    """``(uint8 image, None)`` for a usable frame, else ``(None, fault kind)``.
+
+    Accepts HxW, HxWx1, HxWx3 (BGR) and HxWx4 (BGRA → BGR). Kinds: ``none_frame``, ``bad_type``,
+    ``empty_frame``, ``bad_dtype``, ``bad_shape``.
+    """
+    import cv2
+
+    if image is None:
+        return None, "none_frame"
+    if not isinstance(image, np.ndarray):
+        return None, "bad_type"
+    if image.size == 0:
+        return None, "empty_frame"
+    if image.dtype != np.uint8:
+        return None, "bad_dtype"
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        return None, "bad_shape"
+    if min(image.shape[:2]) < 16:
+        return None, "bad_shape"
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image, None
+
+
+def runtime_policy(model_crop: Dict[str, Any], overrides: Optional[Dict[str, Any]] = None) -> CropPolicy:
+    """The model's crop policy with the user's detector-side overrides; a pixel-changing override is refused."""
+    try:
+        base = CropPolicy.from_dict(model_crop) if model_crop else CropPolicy()
+    except ConfigError as exc:
+        raise ModelError(f"the model's crop policy is unreadable ({exc}); re-export it with `fer-edge export`") \
+            from exc
+    if not model_crop:
+        log.warning("the model records no crop policy; using the default %s", base)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    bad = sorted(set(overrides) - set(DETECTOR_KEYS))
+    if bad:
+        wanted = CropPolicy.from_dict({**base.to_dict(), **overrides})
+        diff = base.compatible_with(wanted)
+        if diff:
+            raise ConfigError(f"crop policy does not match the model ({diff}); the model was trained on "
+                              "crops cut that way — drop these overrides or retrain/re-export with them")
+    return dataclasses.replace(base, **overrides)
+
+
+class Pipeline:
+    """One model + detector + tracker + smoother. Not thread-safe; one per stream."""
+
+    def __init__(self, backend: Any, policy: CropPolicy, detector: FaceDetector,
+                 config: Optional[RuntimeConfig] = None, model_sha256: str = ""):
+        self.backend = backend
+        self.contract = backend.contract
+        self.spec = backend.contract.preprocess
+        self.labels = list(backend.contract.labels)
+        self.policy = policy
+        self.detector = detector
+        self.config = config or RuntimeConfig()
+        if self.config.detect_every < 1:
+            raise ConfigError(f"runtime.detect_every: {self.config.detect_every} must be >= 1")
+        self.model_sha256 = model_sha256 or str(backend.info().get("sha256", ""))
+        self.stats = RunStats()
+        self.tracker = IoUTracker(self.config.track_iou, self.config.track_max_age)
+        self.smoother = Smoother(self.config.ema_alpha, self.config.hysteresis_margin, self.config.hysteresis_frames)
+        self._processed = 0
+        self._since_detect = 0
+        self._frame_shape: Optional[Tuple[int, ...]] = None
+        self._force_detect = True
+
+    @classmethod
+    def from_model(cls, path: Union[str, os.PathLike], backend: str = "auto",
+                   config: Optional[RuntimeConfig] = None, **options: Any) -> Pipeline:
+        """Open ``path`` and build a pipeline.
+
+        ``options``: any :class:`RuntimeConfig` field (``detect_every=5``, ``drop_policy=...``), detector
+        keys of the crop policy (``detector``, ``yunet_model``, ``min_face``, ``select``,
+        ``score_threshold``) and backend keys (``providers``, ``threads``).
+        """
+        cfg = dataclasses.replace(config) if config is not None else RuntimeConfig()
+        fields = {f.name for f in dataclasses.fields(RuntimeConfig)}
+        crop_over, backend_kw = {}, {}
+        for key, value in options.items():
+            if key in fields:
+                setattr(cfg, key, value)
+            elif key in BACKEND_KEYS:
+                backend_kw[key] = value
+            elif key in CropPolicy.__dataclass_fields__:
+                crop_over[key] = value
+            else:
+                raise ConfigError(f"Pipeline.from_model: unknown option {key!r}; runtime options are "
+                                  f"{sorted(fields | set(DETECTOR_KEYS) | set(BACKEND_KEYS))}")
+        if backend == "auto":
+            backend = cfg.backend
+        backend_kw.setdefault("threads", cfg.threads)
+        be = open_backend(path, backend=backend, **backend_kw)
+        policy = runtime_policy(be.contract.crop, crop_over)
+        detector = make_detector(policy, detect_width=cfg.detect_width)
+        log.info("pipeline: %s, detector %s, detect every %d frame(s), crop margin %.2f square %s",
+                 getattr(be, "name", "backend"), detector.name, cfg.detect_every, policy.margin, policy.square)
+        return cls(be, policy, detector, cfg)
+
+    # --- one frame -------------------------------------------------------------------------------
+    def _detect(self, img: np.ndarray) -> List[Detection]:
+        dets = [d for d in self.detector.detect(img) if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face]
+        dets = select_faces(dets, self.policy)
+        if self.policy.align:
+            dets = [Detection(d.bbox, d.score, eyes_for(img, d, self.policy, self.stats.events)) for d in dets]
+        return dets
+
+    def process(self, frame: Frame) -> FrameResult:
+        """Run one frame through detect → track → classify → smooth; never raises for bad input."""
+        lat = {"capture": float(frame.capture_ms), "detect": 0.0, "preprocess": 0.0, "infer": 0.0, "post": 0.0}
+        result = FrameResult(frame=frame.index, timestamp=frame.timestamp, latency_ms=lat,
+                             model_sha256=self.model_sha256)
+        if frame.fault:
+            return self._faulted(result, frame.fault, "the source delivered no frame")
+        img, fault = check_frame(frame.image)
+        if fault:
+            shape = getattr(frame.image, "shape", None)
+            return self._faulted(result, fault, f"got {type(frame.image).__name__} {shape} "
+                                                f"{getattr(frame.image, 'dtype', '')}")
+        result.image = img
+        if self._frame_shape is not None and img.shape != self._frame_shape:
+            self.tracker.reset()
+            self._force_detect = True
+            self.stats.events["size_change"] += 1
+        self._frame_shape = img.shape
+
+        t0 = time.perf_counter()
+        if self._force_detect or self._since_detect >= self.config.detect_every:
+            result.detected = True
+            self._since_detect, self._force_detect = 0, False
+            self.stats.detections += 1
+            try:
+                tracks = self.tracker.update(self._detect(img), self._processed)
+            except Exception as exc:  # noqa: BLE001 - a detector error on one frame must not stop the run
+                self.stats.fault("detect_error", str(exc))
+                tracks = self.tracker.expire(self._processed)
+        else:
+            tracks = self.tracker.expire(self._processed)
+        self._since_detect += 1
+        t1 = time.perf_counter()
+
+        batch, kept = [], []
+        for track in tracks:
+            try:
+                crop = crop_face(img, track.bbox, self.policy, eyes=track.eyes)
+                batch.append(preprocess(crop, self.spec))
+                kept.append(track)
+            except ValueError as exc:
+                self.stats.fault("bad_crop", f"track {track.track_id} box {track.bbox}: {exc}")
+        t2 = time.perf_counter()
+
+        probs = None
+        if batch:
+            try:
+                probs = self.backend.infer(np.stack(batch))
+            except Exception as exc:  # noqa: BLE001 - counted; the next frame may be fine
+                self.stats.fault("infer_error", str(exc))
+        t3 = time.perf_counter()
+
+        if probs is not None:
+            for track, p in zip(kept, probs):
+                if not np.all(np.isfinite(p)):
+                    self.stats.fault("nonfinite_probs", f"track {track.track_id}")
+                    continue
+                ps, ls = self.smoother.update(track.track_id, p)
+                li = int(np.argmax(p))
+                result.faces.append(FaceResult(track.track_id, track.bbox, track.score, self.labels[li],
+                                               float(p[li]), p.tolist(), self.labels[ls], float(ps[ls]),
+                                               ps.tolist()))
+        if result.detected:
+            self.smoother.prune(t.track_id for t in tracks)
+        t4 = time.perf_counter()
+        lat.update(detect=(t1 - t0) * 1e3, preprocess=(t2 - t1) * 1e3, infer=(t3 - t2) * 1e3,
+                   post=(t4 - t3) * 1e3)
+        self._processed += 1
+        self.stats.frame(len(result.faces), lat)
+        return result
+
+    def _faulted(self, result: FrameResult, kind: str, detail: str) -> FrameResult:
+        result.fault = kind
+        self.stats.fault(kind, detail)
+        self._force_detect = True
+        self._processed += 1
+        self.stats.frame(0, result.latency_ms)
+        return result
+
+    # --- a stream --------------------------------------------------------------------------------
+    def run(self, source: Any, max_frames: Optional[int] = None, live: Optional[bool] = None) -> Iterator[FrameResult]:
+        """Yield one result per frame of ``source`` (path, camera index, URL, GStreamer string, iterable).
+
+        A capture thread feeds a bounded queue (drop oldest on live sources, block on files, per
+        ``runtime.drop_policy``). Stalls are counted every ``stall_timeout_s``; after ``stall_give_up_s``
+        without a frame the run ends. A live source that does not come back raises :class:`SourceError`
+        after the results so far were yielded.
+        """
+        cfg = self.config
+        max_frames = max_frames if max_frames is not None else cfg.max_frames
+        src = source if hasattr(source, "frames") else open_source(
+            source, retries=cfg.reconnect_retries, backoff_s=cfg.reconnect_backoff_s, live=live)
+        queue = FrameQueue(cfg.queue_size, resolve_drop_policy(cfg.drop_policy, bool(getattr(src, "live", False))))
+        thread = CaptureThread(src, queue, max_frames)
+        self.stats = RunStats()
+        error: Optional[BaseException] = None
+        thread.start()
+        stalled = 0.0
+        try:
+            while True:
+                try:
+                    item = queue.get(timeout=cfg.stall_timeout_s)
+                except TimeoutError:
+                    stalled += cfg.stall_timeout_s
+                    self.stats.fault("stall", f"no frame from the source for {cfg.stall_timeout_s:.1f}s")
+                    self._force_detect = True
+                    if stalled >= cfg.stall_give_up_s:
+                        self.stats.error = f"no frame for {stalled:.0f}s; giving up on {getattr(src, 'name', src)}"
+                        break
+                    continue
+                stalled = 0.0
+                if isinstance(item, _End):
+                    error = item.error
+                    break
+                if item.fault in ("source_lost", "read_error"):
+                    self.tracker.reset()
+                yield self.process(item)
+        finally:
+            thread.stop()
+            self.stats.events["dropped_frames"] += queue.dropped
+            if getattr(src, "reconnects", 0):
+                self.stats.events["reconnects"] += src.reconnects
+            self.stats.finish()
+        if error is not None:
+            self.stats.error = str(error)
+            if isinstance(error, FerEdgeError):
+                raise error
+            raise SourceError(f"{getattr(src, 'name', 'source')}: failed with {type(error).__name__}: {error}") \
+                from error
+
+    def summary(self) -> Dict[str, Any]:
+        """Final stats plus what ran: backend info, labels, crop policy."""
+        s = self.stats.summary()
+        s.update(labels=self.labels, model_sha256=self.model_sha256, backend=self.backend.info(),
+                 crop=self.policy.to_dict(), detector=self.detector.name, detect_every=self.config.detect_every)
+        return s
