@@ -1,0 +1,80 @@
+"""``fer-edge bench``: every inference path side by side in one run, against the machine's GEMM peak."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+HELP = "benchmark torch eager, ORT FP32, ORT INT8 and TensorRT side by side (latency, throughput, RSS, MACs)"
+DESCRIPTION = """\
+Measure, in ONE run and each in its own process: batch-1 latency p50/p95/p99, throughput at batch
+1/8/32, peak RSS, model size, MACs per image (from the ONNX graph), achieved GMAC/s as a fraction
+of this machine's FP32/INT8 GEMM peak (measured in the same run), and the end-to-end runtime FPS
+on a synthetic video. Writes bench.json, bench.md (Markdown table) and PNG charts to --out.
+The headline is the ratios (INT8 vs torch eager, INT8 vs FP32): absolute times vary by machine.
+
+--int8 defaults to MODEL.int8.onnx next to MODEL, --checkpoint to the .pt whose hash MODEL's
+manifest records. Paths that cannot run here (no TensorRT) are listed as skipped, with the reason.
+
+examples:
+  fer-edge bench --model runs/default/dann/model.onnx --out runs/bench
+  fer-edge bench --model model.onnx --int8 model.int8.onnx --checkpoint best.pt --compare torch,ort-int8
+  fer-edge bench --model model.onnx --engine model.engine --out runs/bench   # on the device
+"""
+
+log = logging.getLogger("fer_edge.bench")
+
+
+def _csv_ints(text: str):
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from fer_edge.cli import add_config_arguments
+
+    p.add_argument("--model", default=None, help="FP32 ONNX model (from `fer-edge export`)")
+    p.add_argument("--int8", default=None, help="INT8 ONNX (default: MODEL.int8.onnx when it exists)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint for the torch eager path (default: found "
+                                                      "next to MODEL by its manifest)")
+    p.add_argument("--engine", default=None, help="TensorRT engine for the trt path (device only)")
+    p.add_argument("--compare", default=None,
+                   help="comma-separated paths out of torch,ort-fp32,ort-int8,trt (default: bench.compare)")
+    p.add_argument("--out", required=True, help="output folder for bench.json, bench.md and charts")
+    p.add_argument("--iters", type=int, default=None, help="timed batch-1 calls (default: bench.iters)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up calls (default: bench.warmup)")
+    p.add_argument("--batches", type=_csv_ints, default=None, help="throughput batch sizes (default: 1,8,32)")
+    p.add_argument("--video-frames", type=int, default=None,
+                   help="frames of the synthetic video for end-to-end FPS; 0 skips (default: bench.video_frames)")
+    p.add_argument("--peak-size", type=int, default=1024, help="GEMM size for the peak measurement (default 1024)")
+    p.add_argument("--threads", type=int, default=None, help="threads for every path (default: all cores)")
+    p.add_argument("--in-process", action="store_true",
+                   help="measure every path in this process (faster; peak RSS is then not per path)")
+    add_config_arguments(p)
+
+
+def _command_line() -> str:
+    """The command as typed, for the report; empty when called from Python (run_bench fills it in)."""
+    return "fer-edge " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("fer-edge") else ""
+
+
+def run(args: argparse.Namespace) -> int:
+    from fer_edge.cli import load_args_config
+    from fer_edge.evaluation.bench import run_bench
+
+    cfg = load_args_config(args).bench
+    compare = [c.strip() for c in args.compare.split(",")] if args.compare else list(cfg.compare)
+    log.info("bench started: %s", ", ".join(compare))
+    res = run_bench(model=args.model, int8=args.int8, checkpoint=args.checkpoint, engine=args.engine,
+                    compare=compare, out_dir=args.out, batches=args.batches or list(cfg.batches),
+                    warmup=cfg.warmup if args.warmup is None else args.warmup,
+                    iters=args.iters or cfg.iters, isolate=not args.in_process, peak_size=args.peak_size,
+                    video_frames=cfg.video_frames if args.video_frames is None else args.video_frames,
+                    threads=args.threads, command=_command_line())
+    from fer_edge.evaluation.bench_report import markdown
+
+    print(markdown(res))
+    print(f"wrote {args.out}/bench.json, bench.md and charts")
+    return 0

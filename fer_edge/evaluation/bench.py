@@ -1,0 +1,231 @@
+"""``run_bench``: every inference path side by side, in one run, against the machine's own peak.
+
+Absolute milliseconds depend on the machine and on who else is using it, so the headline is a set
+of ratios measured in the same run (INT8 vs torch eager, INT8 vs ORT FP32) and the fraction of the
+GEMM peak measured minutes earlier on the same cores. Each path is measured in its own subprocess
+(see :mod:`.worker`) so peak RSS is per path. A path that cannot run here (no TensorRT, no INT8
+model given) is listed as skipped with the reason, never silently dropped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from fer_edge.runtime.errors import ConfigError, ModelError
+from fer_edge.runtime.manifest import read_manifest, sha256_file
+
+from .macs import count_macs
+from .peak import measure_peak
+from .video import video_fps
+from .worker import PathJob, PathResult, measure, measure_isolated
+
+log = logging.getLogger(__name__)
+
+PATHS = ("torch", "ort-fp32", "ort-int8", "trt")
+#: Performance goals of issue 10 (recorded, not asserted): (key, description, target).
+GOALS = (
+    ("int8_vs_torch_latency_b1", "batch-1 ORT INT8 vs torch eager FP32 (p50 speed-up)", 3.0),
+    ("int8_vs_fp32_latency_b1", "batch-1 ORT INT8 vs ORT FP32 (p50 speed-up)", 1.6),
+    ("int8_peak_fraction_b32", "batch-32 ORT INT8 throughput as a fraction of the int8 GEMM peak", 0.30),
+)
+PathLike = Union[str, Path, None]
+
+
+@dataclass
+class BenchResult:
+    """``bench.json``: machine, peak, per-path figures, ratios and goals, end-to-end video FPS."""
+
+    machine: Dict[str, Any]
+    peak: Dict[str, Any]
+    paths: Dict[str, PathResult]
+    ratios: Dict[str, Optional[float]] = field(default_factory=dict)
+    goals: List[Dict[str, Any]] = field(default_factory=list)
+    video: Dict[str, Any] = field(default_factory=dict)
+    settings: Dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["paths"] = {k: v.to_dict() for k, v in self.paths.items()}
+        return d
+
+
+def machine_info(threads: Optional[int]) -> Dict[str, Any]:
+    from fer_edge.commands.info import collect
+
+    info = collect()
+    return {"cpu": info["cpu"], "platform": info["platform"], "python": info["python"],
+            "onnxruntime": info["onnxruntime"], "torch": info["torch"], "tensorrt": info["tensorrt"],
+            "cuda_device": info["cuda_device"], "threads": threads or os.cpu_count(),
+            "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def find_checkpoint(onnx_path: Path) -> Optional[Path]:
+    """The checkpoint an ONNX was exported from, when it sits nearby (matched by the manifest's sha256)."""
+    try:
+        want = read_manifest(onnx_path).inputs.get("checkpoint")
+    except Exception:  # noqa: BLE001 - no sidecar: nothing to match on
+        return None
+    if not want:
+        return None
+    for folder in (onnx_path.parent, onnx_path.parent.parent):
+        for cand in sorted(folder.glob("*.pt")):
+            if sha256_file(cand) == want:
+                return cand
+    return None
+
+
+def default_int8(onnx_path: Path) -> Optional[Path]:
+    """``model.onnx`` → ``model.int8.onnx`` when it exists (the name ``fer-edge calibrate`` writes)."""
+    cand = onnx_path.with_name(onnx_path.stem + ".int8.onnx")
+    return cand if cand.is_file() else None
+
+
+def plan_paths(compare: Sequence[str], model: PathLike, int8: PathLike, checkpoint: PathLike,
+               engine: PathLike) -> Dict[str, Union[PathJob, PathResult]]:
+    """A job per requested path, or a skipped result saying what is missing."""
+    from fer_edge.runtime.backends import tensorrt_available
+
+    unknown = [c for c in compare if c not in PATHS]
+    if unknown:
+        raise ConfigError(f"bench --compare: {unknown} not among {list(PATHS)}")
+    files = {"torch": (checkpoint, "torch", "fp32", "no checkpoint: give --checkpoint best.pt"),
+             "ort-fp32": (model, "onnxruntime", "fp32", "no FP32 ONNX: give --model model.onnx"),
+             "ort-int8": (int8, "onnxruntime", "int8", "no INT8 ONNX: give --int8 (from `fer-edge calibrate`)"),
+             "trt": (engine, "tensorrt", "engine", "no engine: give --engine (from `fer-edge build` on the device)")}
+    plan: Dict[str, Union[PathJob, PathResult]] = {}
+    for name in compare:
+        path, backend, precision, missing = files[name]
+        if name == "trt" and not tensorrt_available():
+            plan[name] = PathResult(name=name, backend=backend, status="skipped",
+                                    reason="TensorRT is not installed on this machine (run bench on the device)")
+        elif path is None:
+            plan[name] = PathResult(name=name, backend=backend, status="skipped", reason=missing)
+        elif not Path(path).is_file():
+            raise ModelError(f"bench: {name} model {path} not found")
+        else:
+            plan[name] = PathJob(name=name, model=str(path), backend=backend, precision=precision)
+    return plan
+
+
+def _macs_source(name: str, job: PathJob, model: PathLike) -> Optional[Path]:
+    if job.model.endswith(".onnx"):
+        return Path(job.model)
+    return Path(model) if model is not None else None  # torch / trt: the same network as the FP32 ONNX
+
+
+def _ratio(num: Optional[float], den: Optional[float]) -> Optional[float]:
+    return num / den if num is not None and den not in (None, 0) else None
+
+
+def compute_ratios(paths: Dict[str, PathResult], batch: int) -> Dict[str, Optional[float]]:
+    """Speed-ups (>1: the first path is faster) from p50 latency at batch 1 and throughput at ``batch``."""
+    def p50(n: str) -> Optional[float]:
+        r = paths.get(n)
+        return r.latency["p50_ms"] if r is not None and r.status == "ok" and r.latency else None
+
+    def thr(n: str) -> Optional[float]:
+        r = paths.get(n)
+        return r.throughput.get(str(batch)) if r is not None and r.status == "ok" else None
+
+    int8 = paths.get("ort-int8")
+    return {
+        "int8_vs_torch_latency_b1": _ratio(p50("torch"), p50("ort-int8")),
+        "int8_vs_fp32_latency_b1": _ratio(p50("ort-fp32"), p50("ort-int8")),
+        "fp32_vs_torch_latency_b1": _ratio(p50("torch"), p50("ort-fp32")),
+        f"int8_vs_torch_throughput_b{batch}": _ratio(thr("ort-int8"), thr("torch")),
+        f"int8_vs_fp32_throughput_b{batch}": _ratio(thr("ort-int8"), thr("ort-fp32")),
+        "trt_vs_torch_latency_b1": _ratio(p50("torch"), p50("trt")),
+        "int8_peak_fraction_b32": int8.peak_fraction if int8 is not None and batch == 32 else None,
+    }
+
+
+def judge_goals(ratios: Dict[str, Optional[float]]) -> List[Dict[str, Any]]:
+    """Each goal with its measured value, met or not, and by how much it is missed."""
+    out = []
+    for key, text, target in GOALS:
+        value = ratios.get(key)
+        row: Dict[str, Any] = {"key": key, "goal": text, "target": target, "value": value}
+        if value is None:
+            row.update(met=None, note="not measured in this run")
+        else:
+            row["met"] = bool(value >= target)
+            row["note"] = "met" if row["met"] else f"missed by {100 * (1 - value / target):.0f} % of the target"
+        out.append(row)
+    return out
+
+
+def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLike = None, engine: PathLike = None,
+              compare: Sequence[str] = PATHS, out_dir: PathLike = None, batches: Sequence[int] = (1, 8, 32),
+              warmup: int = 10, iters: int = 200, isolate: bool = True, peak_size: int = 1024,
+              peak_reps: int = 20, video_frames: int = 300, threads: Optional[int] = None,
+              command: str = "") -> BenchResult:
+    """Measure every available path in ``compare``; write ``bench.json``, ``bench.md`` and charts to ``out_dir``.
+
+    ``model`` is the FP32 ONNX; ``int8`` defaults to ``<model>.int8.onnx`` and ``checkpoint`` to the
+    ``.pt`` next to it whose hash its manifest records. ``isolate`` runs each path in a subprocess
+    (per-path peak RSS); without it RSS is that of this whole process.
+    """
+    if model is None and checkpoint is None and engine is None and int8 is None:
+        raise ConfigError("bench: give at least --model (FP32 ONNX), --int8, --checkpoint or --engine")
+    if model is not None:
+        model = Path(model)
+        int8 = int8 if int8 is not None else default_int8(model)
+        checkpoint = checkpoint if checkpoint is not None else find_checkpoint(model)
+    plan = plan_paths(compare, model, int8, checkpoint, engine)
+    threads = threads or os.cpu_count()
+    log.info("bench: measuring the GEMM peak (%d³, %d reps, %s threads)", peak_size, peak_reps, threads)
+    peak = measure_peak(peak_size, peak_reps, threads)
+    log.info("bench: peak fp32 %.1f GMAC/s, int8 %.1f GMAC/s", peak.fp32_gmacs_per_s, peak.int8_gmacs_per_s)
+    results: Dict[str, PathResult] = {}
+    for name, item in plan.items():
+        if isinstance(item, PathResult):
+            log.info("bench: %s skipped — %s", name, item.reason)
+            results[name] = item
+            continue
+        item.batches, item.warmup, item.iters, item.threads = list(batches), warmup, iters, threads
+        log.info("bench: %s (%s) started", name, Path(item.model).name)
+        res = measure_isolated(item) if isolate else measure(item)
+        src = _macs_source(name, item, model)
+        if res.status == "ok" and src is not None:
+            res.macs_per_image = count_macs(src).total
+            top = str(max(int(b) for b in res.throughput)) if res.throughput else None
+            if top is not None and res.macs_per_image:
+                res.gmacs_per_s = res.macs_per_image * res.throughput[top] / 1e9
+                ref = peak.int8_gmacs_per_s if res.precision == "int8" else peak.fp32_gmacs_per_s
+                res.peak_fraction = res.gmacs_per_s / ref
+        if res.status == "ok":
+            log.info("bench: %s passed — p50 %.3f ms, %s img/s", name, res.latency["p50_ms"],
+                     {k: round(v, 1) for k, v in res.throughput.items()})
+        else:
+            log.warning("bench: %s %s — %s", name, res.status, res.reason)
+        results[name] = res
+    video = video_fps(_deploy_model(results), video_frames) if video_frames > 0 else \
+        {"status": "skipped", "reason": "video_frames = 0"}
+    top = max(batches)
+    ratios = compute_ratios(results, top)
+    result = BenchResult(machine=machine_info(threads), peak=peak.to_dict(), paths=results, ratios=ratios,
+                         goals=judge_goals(ratios), video=video,
+                         settings={"batches": list(batches), "warmup": warmup, "iters": iters,
+                                   "isolate": isolate, "peak_size": peak_size, "peak_reps": peak_reps},
+                         command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]))
+    if out_dir is not None:
+        from .bench_report import write_bench_outputs
+
+        write_bench_outputs(result, Path(out_dir))
+    return result
+
+
+def _deploy_model(results: Dict[str, PathResult]) -> Optional[str]:
+    """The artefact the runtime would ship: the engine if it ran, else INT8, else FP32 ONNX."""
+    for name in ("trt", "ort-int8", "ort-fp32"):
+        r = results.get(name)
+        if r is not None and r.status == "ok":
+            return r.model
+    return None

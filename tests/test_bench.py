@@ -1,0 +1,97 @@
+"""``run_bench`` / ``fer-edge bench`` on a tiny model: every available path measured, sane numbers."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_eval_support import shared_artefacts
+
+from fer_edge.evaluation.bench import compute_ratios, judge_goals, run_bench
+from fer_edge.evaluation.peak import measure_peak
+from fer_edge.evaluation.timing import LatencyStats
+from fer_edge.evaluation.worker import PathResult
+from fer_edge.runtime.errors import ConfigError
+
+
+@pytest.fixture(scope="session")
+def artefacts(tmp_path_factory):
+    return shared_artefacts(tmp_path_factory)
+
+
+FAST = dict(iters=25, warmup=3, peak_size=128, peak_reps=3, video_frames=0, batches=(1, 8, 32))
+
+
+def _sane(r: PathResult) -> None:
+    assert r.status == "ok", r.reason
+    lat = r.latency
+    assert 0 < lat["min_ms"] <= lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"]
+    assert set(r.throughput) == {"1", "8", "32"} and all(v > 0 for v in r.throughput.values())
+    assert r.size_mb > 0 and r.peak_rss_mb > 0 and r.macs_per_image > 0
+    assert r.gmacs_per_s > 0 and 0 < r.peak_fraction
+
+
+def test_bench_every_path_in_subprocesses(artefacts, tmp_path):
+    res = run_bench(model=artefacts.onnx, out_dir=tmp_path / "b", **FAST)   # int8 + checkpoint found by name/hash
+    assert list(res.paths) == ["torch", "ort-fp32", "ort-int8", "trt"]
+    for name in ("torch", "ort-fp32", "ort-int8"):
+        _sane(res.paths[name])
+    assert res.paths["ort-int8"].precision == "int8"
+    assert res.paths["trt"].status == "skipped" and "TensorRT" in res.paths["trt"].reason
+    # torch is imported only by the torch worker: the ORT workers' RSS is their own
+    assert res.paths["ort-fp32"].peak_rss_mb < res.paths["torch"].peak_rss_mb
+    assert res.ratios["int8_vs_torch_latency_b1"] > 0 and res.ratios["int8_vs_fp32_latency_b1"] > 0
+    assert [g["key"] for g in res.goals] == ["int8_vs_torch_latency_b1", "int8_vs_fp32_latency_b1",
+                                             "int8_peak_fraction_b32"]
+    assert res.peak["int8_gmacs_per_s"] > 0 and res.peak["fp32_gmacs_per_s"] > 0
+    files = {p.name for p in (tmp_path / "b").iterdir()}
+    assert {"bench.json", "bench.md", "latency_p50.png", "throughput.png", "latency_hist.png"} <= files
+    data = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert data["paths"]["ort-int8"]["latency"]["p99_ms"] >= data["paths"]["ort-int8"]["latency"]["p50_ms"]
+    md = (tmp_path / "b" / "bench.md").read_text()
+    assert "| ort-int8 |" in md and "skipped" in md and "GEMM peak" in md
+
+
+def test_cli_bench_in_process(artefacts, tmp_path, capsys):
+    from fer_edge import cli
+
+    rc = cli.main(["bench", "--model", str(artefacts.onnx), "--compare", "ort-fp32,ort-int8", "--out",
+                   str(tmp_path / "c"), "--iters", "10", "--warmup", "1", "--batches", "1,4", "--peak-size", "64",
+                   "--video-frames", "0", "--in-process", "--config", "ci"])
+    assert rc == 0
+    data = json.loads((tmp_path / "c" / "bench.json").read_text())
+    assert set(data["paths"]) == {"ort-fp32", "ort-int8"}
+    assert set(data["paths"]["ort-fp32"]["throughput"]) == {"1", "4"}
+    assert "int8 vs fp32 latency b1" in capsys.readouterr().out
+    rc = cli.main(["bench", "--model", str(artefacts.onnx), "--compare", "tpu", "--out", str(tmp_path / "d")])
+    assert rc == 1
+
+
+def test_unknown_path_and_nothing_to_measure():
+    with pytest.raises(ConfigError):
+        run_bench(compare=["torch"])
+
+
+def test_ratios_and_goals_from_known_numbers():
+    def ok(name, p50, thr32, frac=None, precision="fp32"):
+        return PathResult(name=name, precision=precision, latency={"p50_ms": p50}, throughput={"32": thr32},
+                          peak_fraction=frac)
+
+    paths = {"torch": ok("torch", 6.0, 100.0), "ort-fp32": ok("ort-fp32", 2.0, 400.0),
+             "ort-int8": ok("ort-int8", 1.0, 1000.0, frac=0.15, precision="int8")}
+    r = compute_ratios(paths, 32)
+    assert r["int8_vs_torch_latency_b1"] == pytest.approx(6.0)
+    assert r["int8_vs_fp32_latency_b1"] == pytest.approx(2.0)
+    assert r["int8_vs_fp32_throughput_b32"] == pytest.approx(2.5)
+    assert r["trt_vs_torch_latency_b1"] is None
+    goals = {g["key"]: g for g in judge_goals(r)}
+    assert goals["int8_vs_torch_latency_b1"]["met"] and goals["int8_vs_fp32_latency_b1"]["met"]
+    assert goals["int8_peak_fraction_b32"]["met"] is False
+    assert "50 %" in goals["int8_peak_fraction_b32"]["note"]
+
+
+def test_latency_stats_and_peak():
+    s = LatencyStats.from_samples([0.001] * 98 + [0.002, 0.010])
+    assert s.p50_ms == pytest.approx(1.0) and s.p50_ms <= s.p95_ms <= s.p99_ms and s.n == 100
+    peak = measure_peak(size=64, reps=2)
+    assert peak.fp32_gmacs_per_s > 0 and peak.int8_gmacs_per_s > 0
+    assert {r.engine for r in peak.runs.values()} == {"ort-MatMul", "numpy-blas", "ort-MatMulInteger"}

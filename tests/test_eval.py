@@ -1,0 +1,102 @@
+"""``evaluate`` / ``fer-edge eval`` on every artefact kind: output files, keys, label mapping."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from test_eval_support import make_face_folder, shared_artefacts
+
+from fer_edge.evaluation.evaluate import evaluate, label_mapping
+from fer_edge.runtime.contract import LABELS
+from fer_edge.runtime.errors import DataError, ModelError
+from fer_edge.runtime.manifest import sha256_file
+from fer_edge.train.data.dataset import FaceDataset, FaceRecord
+
+
+@pytest.fixture(scope="session")
+def artefacts(tmp_path_factory):
+    return shared_artefacts(tmp_path_factory)
+
+
+# A loader may spell and order classes its own way; contempt is unknown to a 7-class model.
+DATA_LABELS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral", "Contempt")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces")
+    rows = make_face_folder(root, n_per_class=3, labels=DATA_LABELS)
+    recs = [FaceRecord(path=p, label=k, intensity=(math.nan if i % 4 == 0 else inten))
+            for i, (p, k, inten) in enumerate(rows)]
+    (root / "broken.png").write_bytes(b"\x89PNG broken")
+    recs += [FaceRecord(path="broken.png", label=0), FaceRecord(path=rows[0][0], label=-1)]
+    return FaceDataset(root, recs, DATA_LABELS, name="tiny-test")
+
+
+def test_label_mapping_by_name():
+    m = label_mapping(DATA_LABELS, LABELS)
+    assert [LABELS[i] if i >= 0 else None for i in m] == \
+        ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral", None]
+
+
+def test_eval_onnx_writes_files_and_keys(artefacts, dataset, tmp_path):
+    res = evaluate(artefacts.onnx, dataset, out_dir=tmp_path / "ev")
+    files = {p.name for p in (tmp_path / "ev").iterdir()}
+    assert {"metrics.json", "confusion.json", "confusion.png", "predictions.csv"} <= files
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    for key in ("accuracy", "macro_f1", "per_class", "confusion", "n", "intensity", "model_sha256", "backend"):
+        assert key in m, key
+    assert m["backend"] == "onnxruntime" and m["model_sha256"] == sha256_file(artefacts.onnx)
+    # 7 known classes × 3; contempt (3), the unreadable file and the unlabelled record are not scored
+    assert m["n"] == 21 and res.n == 21
+    assert m["skipped"] == {"unreadable": 1, "unlabelled": 1, "unknown_label": 3}
+    cm = np.asarray(m["confusion"])
+    assert cm.shape == (7, 7) and cm.sum() == 21 and (cm.sum(axis=1) == 3).all()
+    assert 0.0 <= m["accuracy"] <= 1.0 and m["accuracy"] == pytest.approx(np.trace(cm) / 21)
+    assert m["intensity"]["weak"]["n"] + m["intensity"]["strong"]["n"] <= 18   # neutral + unknown excluded
+    conf = json.loads((tmp_path / "ev" / "confusion.json").read_text())
+    assert conf["labels"] == list(LABELS) and conf["matrix"] == m["confusion"]
+    assert (tmp_path / "ev" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((tmp_path / "ev" / "predictions.csv").read_text().splitlines()) == 22
+
+
+def test_checkpoint_onnx_and_int8_agree(artefacts, dataset):
+    pt = evaluate(artefacts.checkpoint, dataset)
+    fp = evaluate(artefacts.onnx, dataset)
+    q = evaluate(artefacts.int8, dataset, reference=artefacts.onnx)
+    assert pt.backend == "torch" and fp.backend == "onnxruntime"
+    assert pt.confusion == fp.confusion          # same network, same preprocessing → same argmax
+    assert q.precision == "int8"
+    assert q.reference["accuracy"] == pytest.approx(fp.accuracy)
+    assert 0.5 <= q.reference["agreement"] <= 1.0
+
+
+def test_unlabelled_data_and_bad_model_are_named_errors(artefacts, dataset, tmp_path):
+    unl = FaceDataset(dataset.root, [FaceRecord(path=r.path) for r in dataset.records[:3]], DATA_LABELS)
+    with pytest.raises(DataError, match="no labelled sample"):
+        evaluate(artefacts.onnx, unl)
+    with pytest.raises(ModelError):
+        evaluate(tmp_path / "missing.onnx", dataset)
+
+
+def test_cli_eval(artefacts, dataset, tmp_path, monkeypatch, capsys):
+    from fer_edge import cli
+    from fer_edge.evaluation import data
+
+    seen = {}
+
+    def fake_loader(path, fmt="auto"):
+        seen["args"] = (path, fmt)
+        return dataset
+
+    monkeypatch.setattr(data, "_loader", lambda: fake_loader)
+    rc = cli.main(["eval", "--model", str(artefacts.int8), "--data", str(dataset.root), "--out",
+                   str(tmp_path / "cli"), "--config", "ci", "--reference", str(artefacts.onnx)])
+    assert rc == 0 and seen["args"] == (str(dataset.root), "auto")
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "agreement" in out
+    assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["precision"] == "int8"
+    rc = cli.main(["eval", "--model", str(tmp_path / "nope.onnx"), "--data", "x", "--out", str(tmp_path / "e")])
+    assert rc == 1 and "not found" in capsys.readouterr().err
