@@ -5,7 +5,7 @@ Standard library only, so that loading a config never imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Optional
+from typing import Dict, List, Literal, Optional, Tuple
 
 METHOD_NAMES = ("source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal")
 Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal"]
@@ -51,6 +51,66 @@ class ModelConfig:
 
 
 @dataclass
+class AdversaryConfig:
+    """Settings every adversarial method shares (the "adaptation can hurt" defaults: small, warmed-up λ).
+
+    ``lambda_max`` scales the Ganin schedule ``2/(1+exp(-10p))-1``; ``warmup`` is the fraction of
+    training during which λ stays 0 (the classifier learns the source first). ``im_weight`` adds the
+    information-maximisation companion loss on target predictions (entropy min + diversity).
+    """
+
+    lambda_max: float = 0.3
+    warmup: float = 0.1
+    hidden: int = 256
+    dropout: float = 0.5
+    im_weight: float = 0.0
+
+
+@dataclass
+class DannConfig(AdversaryConfig):
+    """DANN: one domain discriminator on the backbone features behind a gradient-reversal layer."""
+
+
+@dataclass
+class PoseAdvConfig(AdversaryConfig):
+    """Pose-aware adversarial adaptation. Yaw (degrees) is binned at ``pose_bins`` edges into classes."""
+
+    pose_bins: List[float] = field(default_factory=lambda: [-30.0, -10.0, 10.0, 30.0])
+    pose_dim: int = 32
+    pose_width: float = 0.5
+    pose_weight: float = 0.5
+    cross_weight: float = 0.1
+    recon_weight: float = 0.5
+    recon_size: int = 16
+    use_target_pose: bool = True
+
+
+@dataclass
+class DisentangleConfig(AdversaryConfig):
+    """Expression vs identity disentanglement (max-entropy adversaries) plus the DANN domain term."""
+
+    id_dim: int = 32
+    id_width: float = 0.5
+    id_weight: float = 0.5
+    adv_weight: float = 0.1
+    domain_weight: float = 1.0
+    recon_weight: float = 0.0
+    recon_size: int = 16
+
+
+@dataclass
+class CalConfig(AdversaryConfig):
+    """Contrastive adversarial learning: weak expressions pulled toward strong ones in D's embedding."""
+
+    intensity_threshold: float = 0.5
+    embed_dim: int = 32
+    margin: float = 1.0
+    cal_weight: float = 0.1
+    d_lr: float = 1e-4
+    d_betas: Tuple[float, float] = (0.5, 0.9)
+
+
+@dataclass
 class TrainConfig:
     """The one trainer loop; method-specific settings live under ``train.<method>``."""
 
@@ -59,6 +119,7 @@ class TrainConfig:
     epochs: int = 10
     steps_per_epoch: Optional[int] = None
     batch_size: int = 64
+    optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 5e-4
     backbone_lr_mult: float = 1.0
@@ -66,7 +127,14 @@ class TrainConfig:
     seed: int = 0
     selector: Literal["im", "snd", "dev", "source_val", "last"] = "im"
     balanced: bool = False
+    source_val_fraction: float = 0.1
+    adabn: bool = False
+    eval_limit: Optional[int] = None
+    feature_samples: int = 300
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int = 0
     target_identity: Optional[str] = None
-    params: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    dann: DannConfig = field(default_factory=DannConfig)
+    pose_adv: PoseAdvConfig = field(default_factory=PoseAdvConfig)
+    disentangle: DisentangleConfig = field(default_factory=DisentangleConfig)
+    cal: CalConfig = field(default_factory=CalConfig)

@@ -1,0 +1,171 @@
+"""Adaptation methods: GRL, the shared losses against obvious references, every method back-propagates."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fer_edge.config import load_config
+from fer_edge.runtime.contract import LABELS
+from fer_edge.train.methods import METHODS, Batch, build_method, grad_reverse, grl_lambda
+from fer_edge.train.methods.cal import contrastive_groups_loss, strong_mask
+from fer_edge.train.methods.disentangle import frozen_call
+from fer_edge.train.methods.domain_adversary import DomainAdversary
+from fer_edge.train.methods.gradient_reversal import GradientReversal
+from fer_edge.train.methods.losses import entropy, information_maximization, uniform_confusion
+from fer_edge.train.methods.pose_adv import yaw_bins
+from fer_edge.train.models import FerNet, ModelSpec
+
+
+def test_grl_forward_identity_backward_negative_lambda():
+    x = torch.randn(5, 3, requires_grad=True)
+    y = grad_reverse(x, 0.37)
+    assert torch.equal(y, x)
+    g = torch.randn(5, 3)
+    y.backward(g)
+    assert torch.allclose(x.grad, -0.37 * g)
+
+
+def test_grl_layer_schedule_and_warmup():
+    assert grl_lambda(0.0, 1.0) == 0.0
+    assert grl_lambda(1.0, 1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)
+    assert grl_lambda(0.5, 0.3) == pytest.approx(0.3 * (2 / (1 + math.exp(-5)) - 1))
+    assert grl_lambda(0.05, 1.0, warmup=0.1) == 0.0  # still warming up
+    assert grl_lambda(0.55, 1.0, warmup=0.1) == pytest.approx(grl_lambda(0.5, 1.0))
+    layer = GradientReversal(lambda_max=0.5, warmup=0.0)
+    lam = layer.set_progress(0.3)
+    x = torch.ones(2, 2, requires_grad=True)
+    layer(x).sum().backward()
+    assert torch.allclose(x.grad, torch.full((2, 2), -lam))
+
+
+def test_information_maximization_matches_reference():
+    logits = torch.randn(6, 4)
+    p = F.softmax(logits, 1)
+    ref_mean_ent = sum(-sum(float(p[i, k]) * math.log(float(p[i, k])) for k in range(4)) for i in range(6)) / 6
+    pm = p.mean(0)
+    ref_div = -sum(float(pm[k]) * math.log(float(pm[k])) for k in range(4))
+    assert float(information_maximization(logits)) == pytest.approx(ref_mean_ent - ref_div, abs=1e-5)
+    # confident and diverse beats confident and collapsed
+    diverse = torch.eye(4) * 10
+    collapsed = torch.zeros(4, 4)
+    collapsed[:, 0] = 10
+    assert information_maximization(diverse) < information_maximization(collapsed)
+    assert float(entropy(torch.tensor([[0.5, 0.5]]))) == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_uniform_confusion_minimal_at_uniform():
+    k = 5
+    assert float(uniform_confusion(torch.zeros(3, k))) == pytest.approx(math.log(k), abs=1e-6)
+    peaked = torch.tensor([[10.0, 0, 0, 0, 0]])
+    ref = -sum(float(v) for v in F.log_softmax(peaked, 1)[0]) / k
+    assert float(uniform_confusion(peaked)) == pytest.approx(ref, abs=1e-5)
+    assert float(uniform_confusion(peaked)) > math.log(k)
+
+
+def test_domain_adversary_is_mean_of_domain_bces():
+    torch.manual_seed(0)
+    adv = DomainAdversary(4, hidden=8, dropout=0.0, lambda_max=1.0)
+    adv.eval()
+    fs, ft = torch.randn(3, 4), torch.randn(5, 4)
+    loss, acc, lam = adv(fs, ft, 0.5)
+    logits = adv.disc(torch.cat([fs, ft])).squeeze(1)
+    ref = 0.5 * (sum(-math.log(torch.sigmoid(v).item()) for v in logits[:3]) / 3
+                 + sum(-math.log(1 - torch.sigmoid(v).item()) for v in logits[3:]) / 5)
+    assert float(loss.detach()) == pytest.approx(ref, abs=1e-5)
+    correct = sum(int(v > 0) for v in logits[:3]) + sum(int(v <= 0) for v in logits[3:])
+    assert acc == pytest.approx(correct / 8)
+    assert lam == pytest.approx(grl_lambda(0.5, 1.0))
+
+
+def test_contrastive_groups_loss_matches_reference():
+    z = torch.tensor([[0.0, 0.0], [0.0, 2.0], [3.0, 0.0], [5.0, 0.0]])
+    strong = torch.tensor([True, True, False, False])
+    loss, acc = contrastive_groups_loss(z, strong, margin=10.0)
+    # strong centroid (0,1): within 1+1 → mean 1; weak centroid (4,0): within 1+1 → mean 1;
+    # centroid distance sqrt(17), hinge (10 - sqrt(17))^2
+    assert float(loss) == pytest.approx(2.0 + (10 - math.sqrt(17)) ** 2, abs=1e-5)
+    assert acc == 1.0
+    zero, nan_acc = contrastive_groups_loss(z, torch.ones(4, dtype=torch.bool), 1.0)
+    assert float(zero) == 0.0 and math.isnan(nan_acc)
+
+
+def test_strong_mask_uses_intensity_on_source_and_confidence_on_target():
+    b = Batch(xs=torch.zeros(4, 1, 8, 8), ys=torch.zeros(4, dtype=torch.long), xt=torch.zeros(4, 1, 8, 8),
+              intensity_s=torch.tensor([0.9, 0.1, 0.6, 0.2]))
+    lt = torch.tensor([[5.0, 0, 0], [0.1, 0, 0], [3.0, 0, 0], [0.0, 0, 0]])
+    m = strong_mask(b, torch.zeros(4, 3), lt, threshold=0.5)
+    assert m.tolist() == [True, False, True, False, True, False, True, False]
+
+
+def test_yaw_bins_and_frozen_call():
+    yaw = torch.tensor([-40.0, -20.0, 0.0, 20.0, 40.0, float("nan")])
+    assert yaw_bins(yaw, [-30, -10, 10, 30]).tolist() == [0, 1, 2, 3, 4, -1]
+    lin = torch.nn.Linear(3, 2)
+    x = torch.randn(4, 3, requires_grad=True)
+    frozen_call(lin, x).sum().backward()
+    assert x.grad is not None and lin.weight.grad is None
+
+
+def _batch(n: int = 6, size: int = 32) -> Batch:
+    g = torch.Generator().manual_seed(0)
+    return Batch(xs=torch.randn(n, 1, size, size, generator=g), ys=torch.arange(n) % 7,
+                 xt=torch.randn(n, 1, size, size, generator=g), p=0.6,
+                 intensity_s=torch.rand(n, generator=g), identity_s=torch.tensor([0, 1, 2, 0, -1, 1])[:n],
+                 pose_s=torch.randn(n, 3, generator=g) * 25, intensity_t=torch.full((n,), float("nan")),
+                 pose_t=torch.randn(n, 3, generator=g) * 25)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_loss_backpropagates_finite(name):
+    torch.manual_seed(0)
+    cfg = load_config("ci", ["train.disentangle.recon_weight=0.5", "train.dann.im_weight=0.1"])
+    net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
+    method = build_method(name, cfg.train, net, LABELS, num_identities=3)
+    method.train()
+    batch = _batch()
+    if method.has_discriminator_step():
+        before = [p.detach().clone() for p in method.own_optimizer_parameters()]
+        dlogs = method.discriminator_step(batch)
+        assert all(math.isfinite(v) or math.isnan(v) for v in dlogs.values())
+        assert any(not torch.equal(a, b) for a, b in zip(before, method.own_optimizer_parameters()))
+    total, logs = method.loss(batch)
+    assert total.ndim == 0 and torch.isfinite(total)
+    assert all(isinstance(v, float) for v in logs.values())
+    method.zero_grad()
+    total.backward()
+    grads = [p.grad for p in net.backbone.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    assert method.inference_module() is net
+    # the trainer's optimiser gets everything but the method's own-optimiser parameters
+    own = {id(p) for p in method.own_optimizer_parameters()}
+    grouped = {id(p) for g in method.parameter_groups(1e-3) for p in g["params"]}
+    assert grouped == {id(p) for p in method.parameters()} - own
+
+
+def test_backbone_lr_multiplier():
+    cfg = load_config("ci", ["train.backbone_lr_mult=0.1"])
+    net = FerNet(ModelSpec("tiny", 1, 7, 16, 0.5, 0.0))
+    groups = {g["name"]: g["lr"] for g in build_method("dann", cfg.train, net, LABELS).parameter_groups(0.01)}
+    assert groups == {"backbone": pytest.approx(0.001), "heads": 0.01}
+
+
+def test_dann_gradient_reversal_reaches_backbone_with_opposite_sign():
+    """The domain term's gradient on the features is −λ times the discriminator's."""
+    torch.manual_seed(0)
+    adv = DomainAdversary(4, hidden=8, dropout=0.0, lambda_max=0.5)
+    fs = torch.randn(4, 4, requires_grad=True)
+    ft = torch.randn(4, 4, requires_grad=True)
+    loss, _, lam = adv(fs, ft, 1.0)
+    loss.backward()
+    g_rev = fs.grad.clone()
+    fs2, ft2 = fs.detach().clone().requires_grad_(), ft.detach().clone().requires_grad_()
+    adv.grl.coeff = -1.0  # a "reversal" by -1 is plain backprop
+    logits = adv.disc(adv.grl(torch.cat([fs2, ft2]))).squeeze(1)
+    tgt = torch.cat([torch.ones(4), torch.zeros(4)])
+    (0.5 * (F.binary_cross_entropy_with_logits(logits[:4], tgt[:4])
+            + F.binary_cross_entropy_with_logits(logits[4:], tgt[4:]))).backward()
+    assert torch.allclose(g_rev, -lam * fs2.grad, atol=1e-6)

@@ -1,0 +1,128 @@
+"""The ``Method`` interface the one trainer calls, and the ``Batch`` it hands over.
+
+A method owns everything training-only (discriminators, extra encoders, decoders, its own
+optimisers for alternating min-max) and exposes just four things to the trainer:
+
+* ``loss(batch) -> (total, logs)`` — one scalar to back-propagate, and float diagnostics;
+* ``discriminator_step(batch) -> logs`` — optional inner update of an adversary (CAL);
+* ``parameter_groups(lr)`` — what the trainer's optimiser updates, with the backbone lr multiplier;
+* ``inference_module() -> FerNet`` — the only thing that is checkpointed and exported.
+
+Methods are ``nn.Module`` so ``.to(device)``, ``state_dict()`` (for resume) and ``train()/eval()``
+cover all their parts at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import FerNet
+from .losses import information_maximization
+
+Logs = Dict[str, float]
+
+
+@dataclass
+class Batch:
+    """One training step's inputs. Source and target are separate tensors: they are forwarded in
+    separate passes so BatchNorm never mixes the two domains' statistics by accident.
+
+    Unknown values are NaN (intensity, pose) or -1 (identity). ``p`` is training progress in [0, 1].
+    ``pose`` columns are (yaw, pitch, roll) in degrees.
+    """
+
+    xs: torch.Tensor
+    ys: torch.Tensor
+    xt: torch.Tensor
+    p: float = 0.0
+    intensity_s: Optional[torch.Tensor] = None
+    identity_s: Optional[torch.Tensor] = None
+    pose_s: Optional[torch.Tensor] = None
+    intensity_t: Optional[torch.Tensor] = None
+    pose_t: Optional[torch.Tensor] = None
+
+    def to(self, device: torch.device) -> Batch:
+        kw = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        return Batch(**kw)
+
+
+class Method(nn.Module):
+    """Base class: plain supervised cross-entropy on the source; subclasses add adaptation terms.
+
+    ``supervised_domain`` tells the trainer which labelled split feeds ``xs/ys``: ``"source"`` for
+    every method except the target oracle (``"target"``: the ceiling trained on labelled target).
+    ``num_identities`` is filled by the trainer before construction where a method needs it.
+    """
+
+    name = "base"
+    supervised_domain = "source"
+    needs_identities = False
+
+    def __init__(self, cfg: Any, net: FerNet, labels: Sequence[str], num_identities: int = 0):
+        super().__init__()
+        self.cfg = cfg  # the TrainConfig
+        self.net = net
+        self.labels = tuple(labels)
+        self.num_identities = num_identities
+        #: set by the trainer to average gradients across processes (identity in one process).
+        self.grad_sync: Callable[[Iterable[nn.Parameter]], None] = lambda params: None
+
+    # -- what the trainer calls ------------------------------------------------------------------
+    def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
+        logits = self.net(batch.xs)
+        ce = F.cross_entropy(logits, batch.ys)
+        return ce, {"cls": float(ce.detach()), "src_acc": _acc(logits, batch.ys)}
+
+    def discriminator_step(self, batch: Batch) -> Logs:
+        """Alternating min-max hook, called before ``loss`` each step; default: nothing to do."""
+        return {}
+
+    def has_discriminator_step(self) -> bool:
+        return type(self).discriminator_step is not Method.discriminator_step
+
+    def parameter_groups(self, lr: float) -> List[Dict[str, Any]]:
+        """Backbone at ``lr × backbone_lr_mult``; every other trainable part of the method at ``lr``.
+
+        Parameters returned by ``own_optimizer_parameters()`` (e.g. CAL's discriminator, stepped by
+        its own Adam) are left out of the trainer's optimiser.
+        """
+        own = {id(p) for p in self.own_optimizer_parameters()}
+        backbone = [p for p in self.net.backbone.parameters() if id(p) not in own]
+        bb_ids = {id(p) for p in backbone}
+        rest = [p for p in self.parameters() if id(p) not in bb_ids and id(p) not in own]
+        groups = [{"params": backbone, "lr": lr * float(self.cfg.backbone_lr_mult), "name": "backbone"}]
+        if rest:
+            groups.append({"params": rest, "lr": lr, "name": "heads"})
+        return groups
+
+    def own_optimizer_parameters(self) -> List[nn.Parameter]:
+        return []
+
+    def own_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
+        """Optimisers the method steps itself; the trainer saves/restores their state on resume."""
+        return {}
+
+    def inference_module(self) -> FerNet:
+        return self.net
+
+    # -- helpers for subclasses --------------------------------------------------------------------
+    def source_and_target(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Features and logits of source and target, from two separate forward passes."""
+        fs = self.net.features(batch.xs)
+        ft = self.net.features(batch.xt)
+        return fs, self.net.classify(fs), ft, self.net.classify(ft)
+
+    def im_term(self, logits_t: torch.Tensor, weight: float, logs: Logs) -> torch.Tensor:
+        if weight <= 0:
+            return logits_t.new_zeros(())
+        im = information_maximization(logits_t)
+        logs["im"] = float(im.detach())
+        return weight * im
+
+
+def _acc(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits.detach().argmax(1) == y).float().mean())

@@ -1,0 +1,33 @@
+"""Small loss functions the methods share; each has a test against an obvious reference."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def entropy(probs: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Row-wise Shannon entropy (nats) of probability rows ``N x K``."""
+    return -(probs * torch.log(probs + eps)).sum(dim=1)
+
+
+def information_maximization(logits: torch.Tensor) -> torch.Tensor:
+    """IM loss (Hu 2017 / SHOT): mean per-sample entropy minus entropy of the mean prediction.
+
+    Minimising it makes each target prediction confident (first term) while keeping the classes
+    diverse over the batch (second term), so the classifier cannot collapse onto one class.
+    """
+    p = F.softmax(logits, dim=1)
+    return entropy(p).mean() - entropy(p.mean(dim=0, keepdim=True)).squeeze(0)
+
+
+def uniform_confusion(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy to the uniform distribution: minimal when an adversary cannot tell classes apart.
+
+    This is the "maximise the adversary's entropy" formulation (Halawa 2020, and Tzeng 2015's
+    confusion loss): unlike a flipped-label loss it has a fixed optimum and does not oscillate.
+    """
+    return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
+
+
+def binary_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
+    return float(((logits.detach() > 0).float() == target).float().mean())

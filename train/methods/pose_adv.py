@@ -1,0 +1,114 @@
+"""``pose_adv`` — pose-aware adversarial domain adaptation for personalised FER (arXiv 2020), our reading.
+
+Parts:
+
+* expression encoder ``G_e`` = the FerNet backbone (what is exported), expression head ``C``;
+* pose encoder ``G_p`` — a narrower backbone of the same family, ``pose_dim`` features;
+* pose head ``P`` on ``G_p``: **yaw binned** at ``pose_bins`` (default edges −30, −10, 10, 30 degrees →
+  5 classes: far left, left, frontal, right, far right), supervised on source faces and, when
+  ``use_target_pose`` is on and the target's pose is known (the synthetic world gives it; in a car
+  a head-pose estimator would), on target faces too — unknown pose (NaN) is skipped;
+* two domain discriminators (GRL), one on expression features and one on pose features: both
+  feature distributions are aligned between source and target (learning strategy 1);
+* cross-adversaries (strategy 2): ``A_ep`` predicts the pose bin from expression features and
+  ``A_pe`` the expression from pose features, both behind a GRL, so each encoder learns to hide
+  the other factor;
+* decoder ``R`` (strategy 3) rebuilds the face, average-pooled to ``recon_size``², from
+  ``[G_e(x), G_p(x)]`` for source and target (MSE in preprocessed units).
+
+Personalisation: with ``train.target_identity`` the trainer restricts the target splits to one
+person's unlabelled images, so the alignment adapts to that subject.
+
+``L = CE + w_pose·CE_pose + L_D(e) + L_D(p) + w_cross·(CE(A_ep) + CE(A_pe)) + w_rec·MSE [+ w_IM·IM]``
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from ..models import FerNet
+from ..models.backbones import build_backbone
+from ..models.heads import FaceDecoder, MLPHead
+from .base import Batch, Logs, Method, _acc
+from .domain_adversary import DomainAdversary
+from .gradient_reversal import GradientReversal
+
+
+def yaw_bins(yaw: torch.Tensor, edges: Sequence[float]) -> torch.Tensor:
+    """Bin index of each yaw (degrees); -1 where the yaw is unknown (NaN)."""
+    b = torch.bucketize(yaw.contiguous(), torch.as_tensor(list(edges), dtype=yaw.dtype, device=yaw.device))
+    return torch.where(torch.isnan(yaw), torch.full_like(b, -1), b)
+
+
+class PoseAdversarial(Method):
+    name = "pose_adv"
+
+    def __init__(self, cfg: Any, net: FerNet, labels: Sequence[str], num_identities: int = 0):
+        super().__init__(cfg, net, labels, num_identities)
+        c = self.mcfg = cfg.pose_adv
+        spec = net.spec
+        self.n_bins = len(c.pose_bins) + 1
+        self.pose_encoder = build_backbone(spec.backbone, spec.in_channels, c.pose_dim, c.pose_width)
+        self.pose_head = torch.nn.Linear(c.pose_dim, self.n_bins)
+        self.expr_domain = DomainAdversary(spec.feature_dim, c.hidden, c.dropout, c.lambda_max, c.warmup)
+        self.pose_domain = DomainAdversary(c.pose_dim, c.hidden, c.dropout, c.lambda_max, c.warmup)
+        self.cross_grl = GradientReversal(1.0, c.warmup)
+        self.pose_from_expr = MLPHead(spec.feature_dim, self.n_bins, hidden=64, layers=1, dropout=0.0,
+                                      batch_norm=False)
+        self.expr_from_pose = MLPHead(c.pose_dim, spec.num_classes, hidden=64, layers=1, dropout=0.0,
+                                      batch_norm=False)
+        self.decoder: Optional[FaceDecoder] = None
+        if c.recon_weight > 0:
+            self.decoder = FaceDecoder(spec.feature_dim + c.pose_dim, spec.in_channels, c.recon_size)
+
+    def _pose_ce(self, logits: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        known = bins >= 0
+        if not bool(known.any()):
+            return logits.new_zeros(())
+        return F.cross_entropy(logits[known], bins[known])
+
+    def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
+        c = self.mcfg
+        es, ls, et, lt = self.source_and_target(batch)
+        ps, pt = self.pose_encoder(batch.xs), self.pose_encoder(batch.xt)
+        ce = F.cross_entropy(ls, batch.ys)
+        nan_s = torch.full((batch.xs.shape[0],), float("nan"), device=batch.xs.device)
+        bins_s = yaw_bins(batch.pose_s[:, 0] if batch.pose_s is not None else nan_s, c.pose_bins)
+        pose_ce = self._pose_ce(self.pose_head(ps), bins_s)
+        if c.use_target_pose and batch.pose_t is not None:
+            bins_t = yaw_bins(batch.pose_t[:, 0], c.pose_bins)
+            pose_ce = 0.5 * (pose_ce + self._pose_ce(self.pose_head(pt), bins_t))
+        else:
+            bins_t = None
+        d_e, acc_e, lam = self.expr_domain(es, et, batch.p)
+        d_p, acc_p, _ = self.pose_domain(ps, pt, batch.p)
+        self.cross_grl.set_progress(batch.p)
+        # cross-adversarial terms on the source (where both labels are known)
+        cross_ep = self._pose_ce(self.pose_from_expr(self.cross_grl(es)), bins_s)
+        cross_pe = F.cross_entropy(self.expr_from_pose(self.cross_grl(ps)), batch.ys)
+        logs: Logs = {"cls": float(ce.detach()), "pose": float(pose_ce.detach()),
+                      "domain": float((d_e + d_p).detach()), "disc_acc": acc_e, "disc_acc_pose": acc_p,
+                      "cross": float((cross_ep + cross_pe).detach()), "lambda": lam, "src_acc": _acc(ls, batch.ys)}
+        total = ce + c.pose_weight * pose_ce + d_e + d_p + c.cross_weight * (cross_ep + cross_pe)
+        if self.decoder is not None:
+            rec = 0.5 * (self._recon(es, ps, batch.xs) + self._recon(et, pt, batch.xt))
+            logs["recon"] = float(rec.detach())
+            total = total + c.recon_weight * rec
+        if bins_t is not None:
+            logs["pose_acc_t"] = _masked_acc(self.pose_head(pt), bins_t)
+        total = total + self.im_term(lt, c.im_weight, logs)
+        return total, logs
+
+    def _recon(self, e: torch.Tensor, p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        assert self.decoder is not None
+        target = F.adaptive_avg_pool2d(x, self.mcfg.recon_size)
+        return F.mse_loss(self.decoder(torch.cat([e, p], 1)), target)
+
+
+def _masked_acc(logits: torch.Tensor, y: torch.Tensor) -> float:
+    known = y >= 0
+    if not bool(known.any()):
+        return float("nan")
+    return _acc(logits[known], y[known])

@@ -1,0 +1,253 @@
+"""The one trainer: any ``Method``, one loop, label-free checkpoint selection, resumable.
+
+``train(cfg, datasets, out_dir, resume=False) -> summary`` where ``datasets`` maps roles (source,
+target, and optionally source_val, source_test, target_val, target_test) to ``FaceDataset``. Each
+step draws a source batch and a target batch from endless, seed-determined streams and hands them
+to the method as one :class:`Batch`; the method returns its loss. Each epoch the model is
+evaluated, scored by every label-free selector on the unlabelled target_val split, checkpointed
+(``checkpoints/epoch_NNN.pt`` + manifest), and ``best.pt`` follows the configured selector.
+Target-test accuracy is logged beside the scores and used for nothing but the report.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import numpy as np
+import torch
+
+from fer_edge.runtime.atomic import atomic_write
+from fer_edge.runtime.errors import ConfigError, DataError
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data.dataset import FaceDataset
+from .distributed import DistContext, broadcast_buffers, broadcast_module, make_grad_sync, setup, teardown
+from .evaluation import adabn
+from .methods import Batch, Method, build_method, method_class
+from .metrics_log import mean_logs, plot_curves, write_csv
+from .models import FerNet, ModelSpec
+from .sampling import BatchStream
+from .splits_prep import SplitTensors, describe, num_identities, prepare
+from .state import STATE_NAME, load_state, rng_state, save_state, set_rng_state
+from .summary import epoch_record, features_npz, make_summary
+
+log = logging.getLogger("fer_edge.train")
+
+
+def pick_device(kind: str) -> torch.device:
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: cuda requested but torch sees no CUDA device; use auto or cpu")
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(kind)
+
+
+def build_model(cfg: Any, num_classes: int) -> FerNet:
+    m = cfg.model
+    return FerNet(ModelSpec(m.backbone, cfg.preprocess.channels, num_classes, m.feature_dim, m.width, m.dropout))
+
+
+def _make_optimizer(tcfg: Any, method: Method) -> torch.optim.Optimizer:
+    groups = method.parameter_groups(tcfg.lr)
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    if tcfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=tcfg.lr, momentum=0.9, weight_decay=tcfg.weight_decay, nesterov=True)
+    return torch.optim.AdamW(groups, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+
+
+def _batch(method: Method, sup: SplitTensors, tgt: SplitTensors, s_idx: torch.Tensor, t_idx: torch.Tensor,
+           p: float, device: torch.device) -> Batch:
+    xs, ys, inten_s, ident_s, pose_s = sup.take(s_idx)
+    xt, _, inten_t, _, pose_t = tgt.take(t_idx)
+    return Batch(xs=xs, ys=ys, xt=xt, p=p, intensity_s=inten_s, identity_s=ident_s, pose_s=pose_s,
+                 intensity_t=inten_t, pose_t=pose_t).to(device)
+
+
+class Trainer:
+    """Holds one run's state; ``fit()`` runs (or resumes) it. Use :func:`train` to call it."""
+
+    def __init__(self, cfg: Any, datasets: Mapping[str, FaceDataset], out_dir: Union[str, Path],
+                 method_name: Optional[str] = None, ctx: Optional[DistContext] = None):
+        self.cfg, self.t = cfg, cfg.train
+        self.method_name = method_name or self.t.method
+        cls = method_class(self.method_name)
+        self.out = Path(out_dir)
+        self.device = pick_device(self.t.device)
+        self.ctx = ctx or DistContext()
+        self.labels = tuple(datasets["source"].labels)
+        progress = self.ctx.is_main
+        self.splits = prepare(datasets, cfg.preprocess, self.t.source_val_fraction, self.t.seed,
+                              self.t.target_identity, progress=progress)
+        self.sup = self.splits["target" if cls.supervised_domain == "target" else "source"]
+        if not self.sup.labelled:
+            raise DataError(f"{self.method_name} trains on labelled {cls.supervised_domain} faces but that split "
+                            "has no labels")
+        torch.manual_seed(self.t.seed)
+        self.net = build_model(cfg, len(self.labels))
+        self.method = build_method(self.method_name, self.t, self.net, self.labels,
+                                   num_identities(self.splits)).to(self.device)
+        self.method.grad_sync = make_grad_sync(self.ctx)
+        broadcast_module(self.method, self.ctx)
+        self.opt = _make_optimizer(self.t, self.method)
+        self.steps = self.t.steps_per_epoch or max(1, len(self.sup) // (self.t.batch_size * self.ctx.world_size))
+        self.total = self.steps * self.t.epochs
+        anneal = self.t.lr_anneal
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda k: (1.0 + 10.0 * k / self.total) ** -0.75 if anneal else 1.0)
+        w, r, bs = self.ctx.world_size, self.ctx.rank, self.t.batch_size
+        sup_labels = self.sup.y.numpy()
+        self.s_stream = BatchStream(len(self.sup), bs, self.t.seed, 1, sup_labels, self.t.balanced, r, w)
+        self.t_stream = BatchStream(len(self.splits["target"]), bs, self.t.seed, 2, None, False, r, w)
+        self.history: List[Dict[str, float]] = []
+        self.start_epoch = 0
+
+    # -- resume ------------------------------------------------------------------------------------
+    def _state(self) -> Dict[str, Any]:
+        return {"method_name": self.method_name, "epoch": len(self.history), "total_steps": self.total,
+                "method": self.method.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "own_optimizers": {k: o.state_dict() for k, o in self.method.own_optimizers().items()},
+                "rng": rng_state(), "history": self.history}
+
+    def restore(self) -> None:
+        st = load_state(self.out / STATE_NAME)
+        if st["method_name"] != self.method_name or st["total_steps"] != self.total:
+            raise ConfigError(f"{self.out / STATE_NAME}: saved by method {st['method_name']} with "
+                              f"{st['total_steps']} steps, but this run is {self.method_name} with {self.total}; "
+                              "resume with the same config or use a new --out")
+        self.method.load_state_dict(st["method"])
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["scheduler"])
+        for k, o in self.method.own_optimizers().items():
+            o.load_state_dict(st["own_optimizers"][k])
+        set_rng_state(st["rng"])
+        self.history = [dict(h) for h in st["history"]]
+        self.start_epoch = int(st["epoch"])
+        if self.ctx.is_main:
+            log.info("resumed %s at epoch %d/%d", self.out, self.start_epoch, self.t.epochs)
+
+    # -- one epoch ---------------------------------------------------------------------------------
+    def _train_epoch(self, epoch: int) -> Dict[str, float]:
+        from tqdm import tqdm
+
+        self.method.train()
+        logs: List[Dict[str, float]] = []
+        bar = tqdm(range(self.steps), desc=f"{self.method_name} epoch {epoch + 1}/{self.t.epochs}",
+                   disable=not self.ctx.is_main, leave=False, dynamic_ncols=True)
+        main_params = [p for g in self.opt.param_groups for p in g["params"]]
+        for i in bar:
+            k = epoch * self.steps + i
+            batch = _batch(self.method, self.sup, self.splits["target"], self.s_stream.indices(k),
+                           self.t_stream.indices(k), k / self.total, self.device)
+            step_logs: Dict[str, float] = {}
+            if self.method.has_discriminator_step():
+                step_logs.update(self.method.discriminator_step(batch))
+            total, mlogs = self.method.loss(batch)
+            if not torch.isfinite(total):
+                raise FloatingPointError(f"{self.method_name}: non-finite loss at step {k}: {mlogs}")
+            self.opt.zero_grad(set_to_none=True)
+            total.backward()
+            self.method.grad_sync(main_params)
+            self.opt.step()
+            self.sched.step()
+            broadcast_buffers(self.method, self.ctx)
+            step_logs.update(mlogs)
+            step_logs["total"] = float(total.detach())
+            logs.append(step_logs)
+            if i % 10 == 0:
+                bar.set_postfix({k2: f"{v:.3f}" for k2, v in step_logs.items()
+                                 if k2 in ("cls", "disc_acc", "src_acc")})
+        return mean_logs(logs)
+
+    def _eval_net(self) -> FerNet:
+        net = self.method.inference_module()
+        if self.t.adabn:
+            net = adabn(net, self.splits["target"].head(1000, self.t.seed).x, self.device)
+        return net
+
+    def _checkpoint(self, net: FerNet, path: Path, epoch: int) -> None:
+        inputs = {f"dataset:{k}": v.fingerprint for k, v in self.splits.items()}
+        save_checkpoint(path, net, self.labels, self.cfg.preprocess, self.cfg.crop.to_dict(), inputs=inputs,
+                        extra={"method": self.method_name, "selector": self.t.selector, "epoch": epoch,
+                               "adabn": bool(self.t.adabn), "seed": self.t.seed})
+
+    # -- the run -----------------------------------------------------------------------------------
+    def fit(self, resume: bool = False, stop_after: Optional[int] = None) -> Optional[Dict[str, Any]]:
+        if resume:
+            self.restore()
+        elif self.ctx.is_main and (self.out / STATE_NAME).exists():
+            log.warning("%s holds an earlier run; starting over (use --resume to continue it)", self.out)
+        if self.ctx.is_main:
+            (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
+            log.info("train %s on %s: %s, %d epochs x %d steps, batch %d, device %s%s", self.method_name,
+                     self.cfg.model.backbone, describe(self.splits), self.t.epochs, self.steps, self.t.batch_size,
+                     self.device, f", {self.ctx.world_size} processes" if self.ctx.enabled else "")
+        t0 = time.time()
+        eval_lim, seed = self.t.eval_limit, self.t.seed
+        eval_splits = {k: v.head(eval_lim, seed) for k, v in self.splits.items() if k != "source"}
+        for epoch in range(self.start_epoch, self.t.epochs):
+            te = time.time()
+            train_logs = self._train_epoch(epoch)
+            net = self._eval_net()
+            rec = epoch_record(epoch + 1, train_logs, net, eval_splits, self.device, len(self.labels))
+            rec["lr"] = float(self.sched.get_last_lr()[0])
+            rec["epoch_seconds"] = time.time() - te
+            self.history.append(rec)
+            if self.ctx.is_main:
+                self._checkpoint(net, self.out / "checkpoints" / f"epoch_{epoch + 1:03d}.pt", epoch + 1)
+                from .selection import select_epoch
+
+                if select_epoch(self.history, self.t.selector) == epoch:
+                    self._checkpoint(net, self.out / "best.pt", epoch + 1)
+                save_state(self.out / STATE_NAME, self._state())
+                write_csv(self.out / "metrics.csv", self.history)
+                plot_curves(self.out / "curves.png", self.history, f"{self.method_name} ({self.cfg.name})")
+                log.info("epoch %d/%d: %s", epoch + 1, self.t.epochs, _short(rec))
+            if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < self.t.epochs:
+                return None  # simulated interruption (tests); last.state.pt holds everything
+        if not self.ctx.is_main:
+            return None
+        best, _ = load_checkpoint(self.out / "best.pt")
+        best.to(self.device)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **features_npz(best, self.splits, self.device, self.t.feature_samples, seed))
+        atomic_write(self.out / "features.npz", buf.getvalue())
+        summary = make_summary(self.method_name, self.t.selector, self.history, seconds=time.time() - t0,
+                               extra={"backbone": self.cfg.model.backbone, "seed": seed, "epochs": self.t.epochs,
+                                      "steps_per_epoch": self.steps, "config": self.cfg.name,
+                                      "adabn": bool(self.t.adabn), "world_size": self.ctx.world_size,
+                                      "datasets": {k: len(v) for k, v in self.splits.items()}})
+        atomic_write(self.out / "summary.json", json.dumps(summary, indent=2, allow_nan=True))
+        log.info("done %s: selected epoch %d by %s, target-test acc %.3f (oracle-selected %.3f, epoch %d), "
+                 "source-test acc %.3f", self.method_name, summary["selected_epoch"], self.t.selector,
+                 summary["target_test_accuracy"], summary["oracle_selected_target_accuracy"],
+                 summary["oracle_epoch"], summary["source_test_accuracy"])
+        return summary
+
+
+def _short(rec: Mapping[str, float]) -> str:
+    keys = ("loss_cls", "train_disc_acc", "source_val_acc", "score_im", "score_snd", "score_dev",
+            "target_test_acc", "epoch_seconds")
+    return ", ".join(f"{k}={rec[k]:.3f}" for k in keys if k in rec and not math.isnan(rec[k]))
+
+
+def train(cfg: Any, datasets: Mapping[str, FaceDataset], out_dir: Union[str, Path], resume: bool = False,
+          method: Optional[str] = None, stop_after: Optional[int] = None) -> Optional[Dict[str, Any]]:
+    """Train ``method`` (default ``cfg.train.method``) and return the summary (None on non-zero ranks).
+
+    Under ``torchrun`` each process calls this; gradients are averaged across processes.
+    ``stop_after`` ends the run after that many epochs as if interrupted (for resume tests).
+    """
+    device_kind = pick_device(cfg.train.device).type
+    ctx = setup(device_kind)
+    try:
+        trainer = Trainer(cfg, datasets, out_dir, method, ctx)
+        return trainer.fit(resume=resume, stop_after=stop_after)
+    finally:
+        teardown(ctx)
