@@ -62,6 +62,9 @@ def read_image(path: Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ValueError("zero-byte file")
     buf = np.fromfile(str(path), dtype=np.uint8)
+    if buf[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in buf[-64:].tobytes():
+        # libjpeg decodes a truncated JPEG with a grey tail and only a warning; refuse it instead.
+        raise ValueError("truncated JPEG (no end-of-image marker)")
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ValueError("not a decodable image (corrupt or truncated)")
@@ -88,6 +91,8 @@ class FaceDataset:
     labels: Tuple[str, ...] = LABELS
     name: str = ""
     skipped: List[Skip] = field(default_factory=list)
+    #: Decoded images held in memory, keyed by record path (FER2013 pixels, tests); checked before disk.
+    memory: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _cache: Dict[str, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,11 +113,13 @@ class FaceDataset:
         return p if p.is_absolute() else safe_join(self.root, rec.path)
 
     def load_image(self, rec: FaceRecord) -> np.ndarray:
-        return read_image(self.image_path(rec))
+        img = self.memory.get(rec.path)
+        return img if img is not None else read_image(self.image_path(rec))
 
     def subset(self, indices: Sequence[int], name: Optional[str] = None) -> FaceDataset:
-        return FaceDataset(self.root, [self.records[i] for i in indices], self.labels,
-                           name or self.name, list(self.skipped))
+        recs = [self.records[i] for i in indices]
+        mem = {r.path: self.memory[r.path] for r in recs if r.path in self.memory} if self.memory else {}
+        return FaceDataset(self.root, recs, self.labels, name or self.name, list(self.skipped), mem)
 
     def class_counts(self) -> Dict[str, int]:
         counts = {lab: 0 for lab in self.labels}

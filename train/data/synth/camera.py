@@ -1,0 +1,153 @@
+"""A frame as a camera records it: background, lit heads, occluders, then optics and sensor effects.
+
+The order follows the physics: scene radiance (background + shaded heads + what is in front of
+them), then the lens (vignetting, motion blur, resolution), then the sensor and codec (spectral
+response → gray, noise, JPEG). Each effect is one small function so a domain is a choice of knobs.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .domains import Conditions, DomainSpec
+from .head import on_surface
+from .render import Head, draw_head, palette, shading
+
+BBox = Tuple[float, float, float, float]
+#: Pixels per face unit of a face cut as a 112-px crop with the default 0.2 margin (blur lengths refer to it).
+REF_SCALE = 42.0
+
+
+def background(h: int, w: int, spec: DomainSpec, cond: Conditions, rng: np.random.Generator) -> np.ndarray:
+    """Scene radiance behind the faces (float32 H×W×3, 0..255)."""
+    ramp = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None, None]
+    if spec.background == "studio":
+        base = rng.uniform(150, 215) + rng.normal(0, 12, 3)
+        img = np.broadcast_to(base + 14.0 * ramp, (h, w, 3)).astype(np.float32)
+    elif spec.background == "cabin":
+        base = rng.uniform(25, 50) * cond.backlight
+        img = np.broadcast_to(base - 8.0 * ramp, (h, w, 3)).astype(np.float32).copy()
+        x0 = int(w * rng.uniform(0.2, 0.35))  # head rest behind the driver
+        cv2.rectangle(img, (x0, int(h * 0.05)), (w - x0, int(h * 0.75)), _g(base * 1.6), -1)
+        if rng.random() < 0.5:  # side window with daylight
+            side = int(w * rng.uniform(0.08, 0.2))
+            xs = (0, side) if rng.random() < 0.5 else (w - side, w)
+            img[:, xs[0]:xs[1]] = rng.uniform(120, 220)
+    else:  # kiosk: shop or office with a bright window or display behind the person
+        base = rng.uniform(150, 200) * cond.backlight
+        img = np.broadcast_to(base + 20.0 * ramp, (h, w, 3)).astype(np.float32).copy()
+        for _ in range(int(rng.integers(1, 4))):  # shelves, frames
+            y = int(rng.uniform(0.1, 0.9) * h)
+            cv2.line(img, (0, y), (w, y + int(rng.uniform(-0.05, 0.05) * h)), _g(base * 0.55),
+                     max(1, h // 60))
+        for _ in range(int(rng.integers(1, 3))):  # ceiling lights
+            c = (int(rng.uniform(0, w)), int(rng.uniform(0, 0.15 * h)))
+            cv2.circle(img, c, max(2, h // 25), _g(255.0), -1)
+        img = cv2.GaussianBlur(img, (0, 0), max(0.5, h / 200))
+    return np.clip(img, 0, 255).astype(np.float32)
+
+
+def _g(v: float) -> Tuple[float, float, float]:
+    return (float(v), float(v), float(v))
+
+
+def _occluders(img: np.ndarray, head: Head, skin: Sequence[float], cond: Conditions,
+               rng: np.random.Generator) -> None:
+    """Steering wheel and hand in front of the lower face (drawn over the scene radiance)."""
+    s, ident = head.scale, head.ident
+    chin = head.camera().project(on_surface(ident, np.array([[0.0, 1.0 * ident.b]], np.float32)))[0][0]
+    if "wheel" in head.occluders:
+        top = chin[1] - rng.uniform(0.0, 0.5) * s
+        r = rng.uniform(3.0, 4.5) * s
+        t = max(2, int(0.38 * s))
+        centre = (int(chin[0] + rng.uniform(-0.8, 0.8) * s), int(top + r + t / 2))
+        cv2.ellipse(img, centre, (int(r * 1.5), int(r)), 0, 180, 360, _g(rng.uniform(30, 60)), t, cv2.LINE_AA)
+        cv2.ellipse(img, centre, (int(r * 1.5), int(r - t * 0.3)), 0, 200, 340, _g(rng.uniform(90, 140)),
+                    max(1, t // 5), cv2.LINE_AA)
+    if "hand" in head.occluders:
+        side = 1 if rng.random() < 0.5 else -1
+        cx = chin[0] + side * rng.uniform(0.3, 0.7) * s
+        cy = chin[1] + rng.uniform(-0.15, 0.35) * s
+        lit = tuple(float(min(255.0, v * rng.uniform(0.8, 1.15))) for v in skin)
+        cv2.ellipse(img, (int(cx), int(cy + 0.4 * s)), (int(0.42 * s), int(0.55 * s)), side * 15, 0, 360, lit, -1,
+                    cv2.LINE_AA)
+        for k in range(4):  # fingers reaching up towards the cheek
+            x = cx + side * (-0.35 + 0.2 * k) * s
+            cv2.line(img, (int(x), int(cy)), (int(x - side * 0.12 * s), int(cy - (0.5 + 0.08 * k) * s)), lit,
+                     max(2, int(0.14 * s)), cv2.LINE_AA)
+
+
+def _glints(img: np.ndarray, lenses: List[np.ndarray], rng: np.random.Generator, scale: float) -> None:
+    """Specular reflections of the on-axis NIR illuminators on glasses."""
+    for lens in lenses:
+        p = lens[int(rng.integers(len(lens)))] * 0.4 + lens.mean(axis=0) * 0.6
+        cv2.circle(img, (int(p[0]), int(p[1])), max(1, int(0.05 * scale)), _g(255.0), -1, cv2.LINE_AA)
+
+
+def motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
+    if length < 1.5:
+        return img
+    k = int(np.ceil(length)) | 1
+    kernel = np.zeros((k, k), np.float32)
+    kernel[k // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), angle, 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (k, k))
+    return cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
+
+
+def vignette(img: np.ndarray, strength: float) -> np.ndarray:
+    if strength <= 0:
+        return img
+    h, w = img.shape[:2]
+    ys, xs = np.ogrid[0:h, 0:w]
+    r2 = ((xs - w / 2) / (w / 2)) ** 2 + ((ys - h / 2) / (h / 2)) ** 2
+    fall = (1.0 - strength * np.clip(r2, 0, 2) / 2 * 1.6).astype(np.float32)
+    return img * (fall[..., None] if img.ndim == 3 else fall)
+
+
+def compose(w: int, h: int, heads: Sequence[Head], spec: DomainSpec, cond: Conditions,
+            rng: np.random.Generator) -> Tuple[np.ndarray, List[BBox]]:
+    """Render a frame with ``heads`` and return (uint8 image, true face boxes).
+
+    The image is single-channel for a gray (NIR) sensor and BGR otherwise.
+    """
+    out = background(h, w, spec, cond, rng)
+    boxes: List[BBox] = []
+    for head in heads:
+        pal = palette(head.ident, spec.nir or cond.gray_night, cond)
+        albedo = np.empty((h, w, 3), np.uint8)
+        albedo[:] = np.asarray(pal["skin"], np.uint8)
+        mask = np.zeros((h, w), np.uint8)
+        _, lenses = draw_head(albedo, mask, head, pal, np.random.default_rng([head.ident.ident, 7]))
+        m = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] * (1.0 / 255.0)
+        lit = albedo.astype(np.float32) * (shading((h, w), head, cond) * cond.face_gain)[..., None]
+        out = out * (1.0 - m) + lit * m
+        if spec.glasses_glint:
+            _glints(out, lenses, rng, head.scale)
+        _occluders(out, head, np.asarray(pal["skin"]) * cond.face_gain * (cond.ambient + cond.diffuse), cond, rng)
+        boxes.append(head.box())
+    out = vignette(out, cond.vignette)
+    ref = float(np.mean([hd.scale for hd in heads])) if heads else REF_SCALE
+    out = motion_blur(out, cond.blur_len * ref / REF_SCALE, cond.blur_angle)
+    if cond.face_px and heads:
+        side = float(np.mean([b[2] for b in boxes]))
+        f = cond.face_px / max(side, 1.0)
+        if f < 1.0:
+            small = cv2.resize(out, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+            out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if cond.gray_night:
+        out = cv2.cvtColor(np.clip(out, 0, 255).astype(np.float32), cv2.COLOR_BGR2GRAY)
+    elif spec.colour == "mixed":  # washed-out day colour
+        lum = cv2.cvtColor(np.clip(out, 0, 255).astype(np.float32), cv2.COLOR_BGR2GRAY)[..., None]
+        out = 0.55 * out + 0.35 * lum + 25.0
+    if cond.noise > 0:
+        out = out + rng.normal(0.0, cond.noise, out.shape).astype(np.float32)
+    img = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    if cond.jpeg:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(cond.jpeg)])
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if spec.colour == "mixed" and img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return img, boxes

@@ -1,0 +1,178 @@
+"""The parametric head: identity parameters and 3D landmarks projected with a true head pose.
+
+Why a head *model* rather than 2D drawings: the domain gap of a real in-cabin camera comes largely
+from pose (the camera looks up at the driver from the steering column, the head turns ±45°). Only
+features placed on a 3D surface and rotated by (yaw, pitch, roll) foreshorten, shift and hide the
+way a real face does, so that a model trained on frontal studio faces genuinely struggles with them.
+
+Units: face coordinates with the face half-width ≈ 1, x to the image right, y down, z towards the
+camera. Features lie on an ellipsoid (semi-axes ``a, b, c``); :func:`project` maps them to pixels
+with a weak-perspective camera.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+#: Skin albedos (BGR, 0..255), light to dark; an identity jitters around one of them.
+SKIN_TONES = np.array([[200, 215, 240], [170, 195, 228], [140, 170, 215], [105, 135, 185],
+                       [75, 100, 150], [55, 75, 115]], dtype=np.float32)
+HAIR_COLOURS = np.array([[20, 20, 25], [30, 45, 70], [40, 70, 120], [90, 150, 200], [150, 150, 150],
+                         [45, 35, 30]], dtype=np.float32)
+IRIS_COLOURS = np.array([[40, 60, 90], [140, 110, 60], [90, 120, 80], [30, 35, 45]], dtype=np.float32)
+HAIR_STYLES = ("short", "long", "bald", "fringe")
+IDENTITY_SALT = 0x1D5EED
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the face is: shape, feature placement, colours, accessories and a resting face.
+
+    ``rest_brow``/``rest_mouth`` give every person a slightly different neutral (some look a little
+    sad or surprised at rest); this is what makes weak expressions genuinely ambiguous.
+    """
+
+    ident: int
+    a: float            # half width of the head ellipsoid
+    b: float            # half height
+    c: float            # depth
+    jaw_taper: float    # how much narrower the chin is than the cheeks
+    eye_dist: float     # half distance between eye centres
+    eye_y: float
+    eye_w: float
+    eye_h: float
+    brow_gap: float     # brow height above the eye
+    brow_thick: float
+    nose_len: float
+    nose_w: float
+    mouth_y: float
+    mouth_w: float
+    lip_t: float
+    skin: Tuple[float, float, float]
+    lips: Tuple[float, float, float]
+    iris: Tuple[float, float, float]
+    hair: Tuple[float, float, float]
+    hair_style: str
+    hairline: float
+    beard: float        # 0 none … 1 full
+    glasses: bool
+    freckles: float     # visible-light skin texture (vanishes in NIR)
+    rest_brow: float
+    rest_mouth: float
+
+
+def _pick(rng: np.random.Generator, table: np.ndarray, jitter: float) -> Tuple[float, float, float]:
+    base = table[rng.integers(len(table))]
+    col = np.clip(base + rng.normal(0.0, jitter, 3), 0, 255)
+    return tuple(float(v) for v in col)
+
+
+def sample_identity(ident: int) -> Identity:
+    """The person with number ``ident`` — the same in every domain, role and run (seeded by the id)."""
+    rng = np.random.default_rng([IDENTITY_SALT, int(ident)])
+    skin = _pick(rng, SKIN_TONES, 8.0)
+    lips = tuple(float(v) for v in np.clip(np.array(skin) * np.array([0.72, 0.62, 0.95]), 0, 255))
+    style = HAIR_STYLES[rng.choice(4, p=[0.45, 0.3, 0.1, 0.15])]
+    return Identity(
+        ident=int(ident), a=float(rng.uniform(0.92, 1.08)), b=float(rng.uniform(1.22, 1.4)),
+        c=float(rng.uniform(0.85, 1.0)), jaw_taper=float(rng.uniform(0.15, 0.4)),
+        eye_dist=float(rng.uniform(0.36, 0.44)), eye_y=float(rng.uniform(-0.16, -0.06)),
+        eye_w=float(rng.uniform(0.15, 0.19)), eye_h=float(rng.uniform(0.085, 0.105)),
+        brow_gap=float(rng.uniform(0.2, 0.26)), brow_thick=float(rng.uniform(0.035, 0.06)),
+        nose_len=float(rng.uniform(0.36, 0.46)), nose_w=float(rng.uniform(0.09, 0.13)),
+        mouth_y=float(rng.uniform(0.6, 0.7)), mouth_w=float(rng.uniform(0.36, 0.46)),
+        lip_t=float(rng.uniform(0.045, 0.07)), skin=skin, lips=lips,
+        iris=_pick(rng, IRIS_COLOURS, 10.0), hair=_pick(rng, HAIR_COLOURS, 10.0), hair_style=style,
+        hairline=float(rng.uniform(-0.62, -0.5)),
+        beard=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.15 else 0.0,
+        glasses=bool(rng.random() < 0.2), freckles=float(rng.uniform(0.0, 1.0)) if rng.random() < 0.3 else 0.0,
+        rest_brow=float(rng.normal(0.0, 0.06)), rest_mouth=float(rng.normal(0.0, 0.06)),
+    )
+
+
+def surface_z(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Depth of the head surface under (x, y) in face units (0 at and beyond the rim)."""
+    r = 1.0 - (x / ident.a) ** 2 - (y / ident.b) ** 2
+    return ident.c * np.sqrt(np.clip(r, 0.0, 1.0))
+
+
+def on_surface(ident: Identity, pts2: np.ndarray, lift: float = 0.0) -> np.ndarray:
+    """Lift 2D frontal feature points (N×2) onto the head surface → N×3 (``lift`` pushes them out)."""
+    pts2 = np.asarray(pts2, dtype=np.float32).reshape(-1, 2)
+    z = surface_z(ident, pts2[:, 0], pts2[:, 1]) + lift
+    return np.column_stack([pts2, z]).astype(np.float32)
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Head rotation relative to the camera (degrees).
+
+    ``yaw > 0`` turns the nose to the image right; ``pitch > 0`` shows the face from above (camera
+    high, kiosk), ``pitch < 0`` from below (camera on the steering column, cabin); ``roll > 0``
+    tilts the head clockwise in the image.
+    """
+    y, p, r = math.radians(yaw), math.radians(-pitch), math.radians(roll)
+    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    return (rz @ rx @ ry).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Weak-perspective placement of the head in a frame: pixel scale of one face unit and centre."""
+
+    scale: float
+    cx: float
+    cy: float
+    rot: np.ndarray
+
+    def project(self, pts3: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """(N×2 pixel points, N depth after rotation) — larger depth is nearer the camera."""
+        q = np.asarray(pts3, dtype=np.float32) @ self.rot.T
+        px = np.column_stack([q[:, 0] * self.scale + self.cx, q[:, 1] * self.scale + self.cy])
+        return px, q[:, 2]
+
+    def facing(self, ident: Identity, pts2: np.ndarray) -> np.ndarray:
+        """How much each surface point faces the camera (z of its rotated normal; < 0 is hidden)."""
+        pts3 = on_surface(ident, pts2)
+        n = np.column_stack([pts3[:, 0] / ident.a ** 2, pts3[:, 1] / ident.b ** 2,
+                             np.maximum(pts3[:, 2], 1e-3) / ident.c ** 2])
+        n /= np.linalg.norm(n, axis=1, keepdims=True)
+        return (n @ self.rot.T)[:, 2]
+
+
+def head_shell(ident: Identity, jaw_drop: float = 0.0, n: int = 24) -> np.ndarray:
+    """Points on the head surface (M×3): the convex hull of their projection is the silhouette.
+
+    The lower half narrows by ``jaw_taper`` and lengthens with ``jaw_drop`` (an open mouth drops the chin).
+    """
+    u = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    v = np.linspace(0.05, np.pi - 0.05, n // 2)
+    uu, vv = np.meshgrid(u, v)
+    x = ident.a * np.cos(uu) * np.sin(vv)
+    y = -ident.b * np.cos(vv)
+    z = ident.c * np.sin(uu) * np.sin(vv)
+    lower = np.clip(y / ident.b, 0, 1)
+    x = x * (1.0 - ident.jaw_taper * lower ** 2)
+    y = y + jaw_drop * 0.25 * lower
+    return np.column_stack([x.ravel(), y.ravel(), z.ravel()]).astype(np.float32)
+
+
+def face_box(ident: Identity, cam: Camera, jaw_drop: float = 0.0) -> Tuple[float, float, float, float]:
+    """The true face bounding box (x, y, w, h): brows to chin, cheek to cheek, as detectors box a face.
+
+    Made square around the face centre (what a Haar/YuNet box looks like), which is what the runtime
+    crop policy expects to receive.
+    """
+    shell = head_shell(ident, jaw_drop)
+    keep = shell[:, 1] > ident.eye_y - ident.brow_gap - 0.12
+    keep &= shell[:, 2] > -0.2 * ident.c
+    px, _ = cam.project(shell[keep])
+    x0, y0 = px.min(axis=0)
+    x1, y1 = px.max(axis=0)
+    side = 0.5 * ((x1 - x0) + (y1 - y0)) * 0.92
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    return (float(cx - side / 2), float(cy - side / 2), float(side), float(side))

@@ -1,0 +1,242 @@
+"""Pixels of one head: albedo drawing with OpenCV, then Lambertian shading on a head-shaped dome.
+
+Drawing happens in two layers: an 8-bit albedo canvas (so OpenCV can anti-alias with sub-pixel
+precision) and a float shading map. Separating reflectance from light is what lets the near-infrared
+domain change *reflectances* (pale skin, flat lips and irises) independently of *illumination*
+(hard side light, fall-off), the two main causes of the NIR gap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .domains import Conditions
+from .features import Features, build
+from .head import Camera, Identity, face_box, head_shell, on_surface, rotation
+
+SHIFT = 4
+_ONE = 1 << SHIFT
+Colour = Tuple[float, float, float]
+
+
+@dataclass
+class Head:
+    """One face placed in a frame: who, which expression, pose, and where (pixels per face unit)."""
+
+    ident: Identity
+    aus: Dict[str, float]
+    yaw: float
+    pitch: float
+    roll: float
+    cx: float
+    cy: float
+    scale: float
+    occluders: Tuple[str, ...] = ()
+
+    def camera(self) -> Camera:
+        return Camera(self.scale, self.cx, self.cy, rotation(self.yaw, self.pitch, self.roll))
+
+    def box(self) -> Tuple[float, float, float, float]:
+        return face_box(self.ident, self.camera(), self.aus["jaw_drop"])
+
+
+def _gray(v: float) -> Colour:
+    return (v, v, v)
+
+
+def _lum(c: Sequence[float]) -> float:
+    return 0.114 * c[0] + 0.587 * c[1] + 0.299 * c[2]
+
+
+def _scale(c: Sequence[float], k: float) -> Colour:
+    return tuple(float(min(255.0, v * k)) for v in c)  # type: ignore[return-value]
+
+
+def palette(ident: Identity, nir: bool, cond: Conditions) -> Dict[str, Colour]:
+    """Albedo of every part. In NIR skin tones converge to bright, lips and irises lose contrast."""
+    if nir:
+        skin = 190.0 + 0.15 * (_lum(ident.skin) - 150.0)
+        hair = 70.0 + 0.5 * _lum(ident.hair)
+        return {"skin": _gray(skin), "lips": _gray(skin * 0.93), "brow": _gray(hair * 0.75),
+                "hair": _gray(hair), "sclera": _gray(215.0), "iris": _gray(75.0),
+                "pupil": _gray(245.0 if cond.bright_pupil else 25.0), "mouth": _gray(45.0),
+                "teeth": _gray(205.0), "line": _gray(skin * 0.86), "nostril": _gray(skin * 0.7),
+                "lash": _gray(skin * 0.55), "frame": _gray(50.0), "freckle": _gray(skin)}
+    skin = ident.skin
+    return {"skin": skin, "lips": ident.lips, "brow": _scale(ident.hair, 0.7), "hair": ident.hair,
+            "sclera": (232.0, 238.0, 240.0), "iris": ident.iris, "pupil": _gray(15.0),
+            "mouth": (40.0, 30.0, 70.0), "teeth": (220.0, 232.0, 238.0), "line": _scale(skin, 0.72),
+            "nostril": _scale(skin, 0.55), "lash": _scale(ident.hair, 0.4), "frame": (30.0, 30.0, 35.0),
+            "freckle": _scale(skin, 0.8)}
+
+
+def _pts(px: np.ndarray) -> np.ndarray:
+    return np.round(px * _ONE).astype(np.int32).reshape(-1, 1, 2)
+
+
+class _Painter:
+    """Projects frontal feature geometry and draws it, hiding parts that face away from the camera."""
+
+    def __init__(self, img: np.ndarray, mask: np.ndarray, head: Head):
+        self.img, self.mask, self.head = img, mask, head
+        self.cam = head.camera()
+        self.ident = head.ident
+
+    def px(self, pts2: np.ndarray, lift: float = 0.0) -> np.ndarray:
+        return self.cam.project(on_surface(self.ident, pts2, lift))[0]
+
+    def visible(self, pts2: np.ndarray) -> bool:
+        return float(np.mean(self.cam.facing(self.ident, pts2))) > 0.08
+
+    def fill(self, pts2: np.ndarray, colour: Colour, lift: float = 0.0, check: bool = True) -> None:
+        if len(pts2) < 3 or (check and not self.visible(pts2)):
+            return
+        cv2.fillPoly(self.img, [_pts(self.px(pts2, lift))], colour, cv2.LINE_AA, SHIFT)
+
+    def line(self, pts2: np.ndarray, colour: Colour, width: float, closed: bool = False) -> None:
+        if len(pts2) < 2 or not self.visible(pts2):
+            return
+        t = max(1, int(round(width * self.head.scale)))
+        cv2.polylines(self.img, [_pts(self.px(pts2))], closed, colour, t, cv2.LINE_AA, SHIFT)
+
+    def disc(self, c2: np.ndarray, r: float, colour: Colour) -> None:
+        if not self.visible(c2.reshape(1, 2)):
+            return
+        p = self.px(c2.reshape(1, 2))[0]
+        cv2.circle(self.img, tuple(int(v) for v in np.round(p * _ONE)), int(round(r * self.head.scale * _ONE)),
+                   colour, -1, cv2.LINE_AA, SHIFT)
+
+    def front(self, pts3: np.ndarray) -> np.ndarray:
+        """The shell points whose surface faces the camera (a patch's visible part)."""
+        i = self.ident
+        n = pts3 / np.array([i.a ** 2, i.b ** 2, i.c ** 2], np.float32)
+        n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-6
+        return pts3[(n @ self.cam.rot.T)[:, 2] > -0.05]
+
+    def hull(self, pts3: np.ndarray, colour: Colour, to_mask: bool = True) -> None:
+        if len(pts3) < 3:
+            return
+        px = self.cam.project(pts3)[0]
+        h = cv2.convexHull(np.round(px * _ONE).astype(np.int32))
+        cv2.fillConvexPoly(self.img, h, colour, cv2.LINE_AA, SHIFT)
+        if to_mask:
+            cv2.fillConvexPoly(self.mask, h, 255, cv2.LINE_8, SHIFT)
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 16) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.column_stack([cx + rx * np.cos(t), cy + ry * np.sin(t)]).astype(np.float32)
+
+
+def draw_head(img: np.ndarray, mask: np.ndarray, head: Head, pal: Dict[str, Colour],
+              freckle_rng: np.random.Generator) -> Tuple[Features, List[np.ndarray]]:
+    """Draw ``head``'s albedo into ``img`` (uint8 BGR) and its silhouette into ``mask``.
+
+    Returns the feature geometry and the lens polygons in pixels (for glints and sunglasses).
+    """
+    p, ident = _Painter(img, mask, head), head.ident
+    shell = head_shell(ident, head.aus["jaw_drop"])
+    if ident.hair_style == "long":
+        back = shell[shell[:, 1] < 0.75 * ident.b] * np.array([1.18, 1.0, 1.0], np.float32)
+        back[:, 1] = np.where(back[:, 1] > 0, back[:, 1] * 1.25, back[:, 1] * 1.08)
+        p.hull(back, pal["hair"])
+    neck = np.array([[-0.42, 0.6 * ident.b, -0.25], [0.42, 0.6 * ident.b, -0.25], [0.55, 2.2 * ident.b, -0.25],
+                     [-0.55, 2.2 * ident.b, -0.25]], np.float32) * np.array([ident.a, 1, 1], np.float32)
+    p.hull(neck, _scale(pal["skin"], 0.9))
+    p.hull(shell, pal["skin"])
+    if ident.hair_style != "bald":
+        line_y = ident.hairline + (0.14 if ident.hair_style == "fringe" else 0.0)
+        cap = shell[shell[:, 1] < line_y * ident.b / 1.3]
+        p.hull(p.front(cap), pal["hair"], to_mask=False)
+    if ident.beard > 0:
+        beard = shell[(shell[:, 1] > ident.mouth_y - 0.1) & (shell[:, 2] > -0.3 * ident.c)]
+        mix = tuple(s * (1 - 0.5 * ident.beard) + h * 0.5 * ident.beard for s, h in zip(pal["skin"], pal["hair"]))
+        p.hull(p.front(beard), mix, to_mask=False)
+    if ident.freckles > 0 and pal["freckle"] != pal["skin"]:
+        n = int(20 * ident.freckles)
+        for xy in np.column_stack([freckle_rng.uniform(-0.6, 0.6, n), freckle_rng.uniform(0.0, 0.35, n)]):
+            p.disc(xy.astype(np.float32), 0.012, pal["freckle"])
+    feats = build(ident, head.aus)
+    for up, lo, iris in zip(feats.eyes_upper, feats.eyes_lower, feats.irises):
+        eye = np.vstack([up, lo[::-1]])
+        p.fill(eye, pal["sclera"])
+        p.disc(iris, feats.iris_r, pal["iris"])
+        p.disc(iris, feats.iris_r * 0.45, pal["pupil"])
+        top, bot = up.copy(), lo.copy()
+        top[:, 1] = up[:, 1].min() - feats.iris_r * 1.1
+        bot[:, 1] = lo[:, 1].max() + feats.iris_r * 1.1
+        p.fill(np.vstack([up, top[::-1]]), pal["skin"], check=False)
+        p.fill(np.vstack([lo, bot[::-1]]), pal["skin"], check=False)
+        p.line(up, pal["lash"], 0.028)
+        p.line(lo, pal["line"], 0.012)
+    for brow in feats.brows:
+        p.line(brow, pal["brow"], ident.brow_thick)
+    p.line(feats.nose_bridge, pal["line"], 0.025)
+    for n in feats.nostrils:
+        p.disc(n, feats.nostril_r, pal["nostril"])
+    p.fill(feats.lips_outer, pal["lips"])
+    p.fill(feats.mouth_inner, pal["mouth"])
+    p.fill(feats.teeth, pal["teeth"])
+    if len(feats.mouth_inner) == 0:
+        p.line(feats.lip_line, _scale(pal["lips"], 0.55), 0.02)
+    for ln in feats.lines:
+        p.line(ln, pal["line"], 0.016)
+    lenses: List[np.ndarray] = []
+    if ident.glasses or "sunglasses" in head.occluders:
+        for iris in feats.irises:
+            lens = _ellipse(float(iris[0]), float(iris[1]) - 0.02, ident.eye_w * 1.55, ident.eye_w * 1.15)
+            if p.visible(lens):
+                if "sunglasses" in head.occluders:
+                    p.fill(lens, _gray(22.0), lift=0.06)
+                p.line(lens, pal["frame"], 0.025, closed=True)
+                lenses.append(p.px(lens, 0.06))
+        bridge = np.array([[-ident.eye_dist + ident.eye_w * 1.5, ident.eye_y - 0.04],
+                           [ident.eye_dist - ident.eye_w * 1.5, ident.eye_y - 0.04]], np.float32)
+        p.line(bridge, pal["frame"], 0.025)
+    return feats, lenses
+
+
+def shading(shape: Tuple[int, int], head: Head, cond: Conditions) -> np.ndarray:
+    """Lambertian shading (H×W float32) of a head-shaped dome plus eye-socket and nose shadows.
+
+    Normals come from the head's projected ellipse, which is cheap and close enough for faces; the
+    neck below gets the ambient term only (it is in the chin's shadow).
+    """
+    h, w = shape
+    ident = head.ident
+    # Work only in the head's neighbourhood; outside it the shading is the constant "neck" value.
+    rad = 1.35 * max(ident.a, ident.b) * head.scale
+    x0, x1 = max(0, int(head.cx - rad)), min(w, int(head.cx + rad) + 1)
+    y0, y1 = max(0, int(head.cy - rad)), min(h, int(head.cy + rad) + 1)
+    outside = cond.ambient * 0.8 + 0.4 * cond.diffuse * cond.light[2]
+    full = np.full((h, w), outside, np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return full
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    c, s = np.cos(np.radians(head.roll)), np.sin(np.radians(head.roll))
+    dx, dy = xs - head.cx, ys - head.cy
+    u = (c * dx + s * dy) / (ident.a * head.scale)
+    v = (-s * dx + c * dy) / (ident.b * head.scale)
+    r2 = u * u + v * v
+    nz = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+    lx, ly, lz = cond.light
+    lam = np.clip(u * lx + v * ly + nz * lz, 0.0, 1.0)
+    shade = cond.ambient + cond.diffuse * lam
+    shade = np.where(r2 <= 1.0, shade, outside).astype(np.float32)
+    cam = head.camera()
+    sig = 0.16 * ident.a * head.scale
+    eyes = cam.project(on_surface(ident, np.array([[-ident.eye_dist, ident.eye_y - 0.04],
+                                                   [ident.eye_dist, ident.eye_y - 0.04]], np.float32)))[0]
+    dark = np.zeros_like(shade)
+    for ex, ey in eyes:
+        dark += 0.22 * np.exp(-((xs - ex) ** 2 + (ys - ey) ** 2) / (2 * sig * sig))
+    nose = cam.project(on_surface(ident, np.array([[-np.sign(lx) * 0.12, ident.eye_y + ident.nose_len * 0.6]],
+                                                  np.float32)))[0][0]
+    side = abs(lx)
+    dark += 0.35 * side * np.exp(-((xs - nose[0]) ** 2 / (2 * (0.6 * sig) ** 2) + (ys - nose[1]) ** 2
+                                   / (2 * (1.5 * sig) ** 2)))
+    full[y0:y1, x0:x1] = shade * (1.0 - np.clip(dark, 0.0, 0.6))
+    return full
