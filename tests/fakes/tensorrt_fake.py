@@ -12,6 +12,7 @@ pycuda device memory, so outputs are real numbers.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import types
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
@@ -92,6 +93,7 @@ def make_tensorrt(gen: str, gpu: Any = None, dla_cores: int = 2, dla_unsupported
     absent = set(ABSENT[gen]) | set(drop)
     ver = version or VERSIONS[gen]
     trt = types.ModuleType("tensorrt")
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)  # so importlib.util.find_spec sees it
     trt.__version__ = ver
     trt.calls = calls
     trt.generation = gen

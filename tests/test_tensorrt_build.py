@@ -1,0 +1,337 @@
+"""`fer-edge build` through recording fakes of TensorRT 8.6, 10.x and 11.x (TensorRT cannot be installed here).
+
+Each test asserts the calls a real build would make on that generation, or the refusal a user gets.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+from fakes.conftest_helpers import called, install_fakes
+from fakes.models import make_model
+from fakes.tensorrt_fake import MAGIC, make_tensorrt
+
+from fer_edge.runtime.errors import BackendUnavailable, DataError, ManifestError, ModelError
+from fer_edge.runtime.manifest import sha256_file, verify
+from fer_edge.runtime.tensorrt import (
+    BuildOptions,
+    Capabilities,
+    DeviceInfo,
+    build_engine,
+    calibration_cache_version,
+    check_engine,
+    parse_batch,
+    read_onnx_model,
+)
+
+GENS = ("8.6", "10", "11")
+SHAPES = ((1, 1, 16, 16), (8, 1, 16, 16), (32, 1, 16, 16))
+
+
+@pytest.fixture
+def fp32(tmp_path):
+    return make_model(tmp_path / "model.onnx")
+
+
+@pytest.fixture
+def qdq(tmp_path):
+    return make_model(tmp_path / "model.int8.onnx", qdq=True)
+
+
+def write_cache(path, header):
+    path.write_text(f"{header}\ninput: 3c010204\nlogits: 3d4ccccd\n")
+    return path
+
+
+# ---- capabilities --------------------------------------------------------------------------
+@pytest.mark.parametrize("gen,expect", [
+    ("8.6", dict(explicit_batch_flag=True, strongly_typed_flag=False, precision_flags=True, int8_calibrator=True,
+                 platform_fast_queries=True, execute_v2=True, execute_v3=True)),
+    ("10", dict(explicit_batch_flag=True, strongly_typed_flag=True, precision_flags=True, int8_calibrator=True,
+                platform_fast_queries=True, execute_v2=False, execute_v3=True)),
+    ("11", dict(explicit_batch_flag=False, strongly_typed_flag=True, precision_flags=False, int8_calibrator=False,
+                platform_fast_queries=False, execute_v2=False, execute_v3=True)),
+])
+def test_capabilities_detected_from_the_module(gen, expect):
+    caps = Capabilities.detect(make_tensorrt(gen))
+    assert {k: getattr(caps, k) for k in expect} == expect
+    # The version→features table used by --print-trtexec agrees with what detection finds.
+    assert Capabilities.assumed_for(caps.version) == caps
+
+
+def test_fakes_lack_what_each_generation_lacks():
+    with pytest.raises(AttributeError):
+        getattr(make_tensorrt("8.6").NetworkDefinitionCreationFlag, "STRONGLY_TYPED")  # noqa: B009
+    t11 = make_tensorrt("11")
+    for get in (lambda: t11.BuilderFlag.INT8, lambda: t11.BuilderFlag.FP16, lambda: t11.IInt8EntropyCalibrator2,
+                lambda: t11.NetworkDefinitionCreationFlag.EXPLICIT_BATCH):
+        with pytest.raises(AttributeError):
+            get()
+    config = t11.Builder(t11.Logger()).create_builder_config()
+    with pytest.raises(AttributeError):
+        config.int8_calibrator = object()
+    assert not hasattr(make_tensorrt("10").IExecutionContext, "execute_async_v2")
+
+
+def test_calibration_cache_version_numbers():
+    assert calibration_cache_version("8.6.1.6") == "8601"
+    assert calibration_cache_version("8.6.2") == "8602"
+    assert calibration_cache_version("10.3.0.30") == "100300"
+    assert calibration_cache_version("10.14.1") == "101401"
+
+
+def test_parse_batch():
+    assert parse_batch("1,8,32") == (1, 8, 32)
+    assert parse_batch("4") == (4, 4, 4)
+    assert parse_batch([2, 16]) == (2, 16, 16)
+    for bad in ("8,1", "0,1,2", "a", "1,2,3,4"):
+        with pytest.raises(Exception) as err:
+            parse_batch(bad)
+        assert "--batch" in str(err.value)
+
+
+# ---- the build per generation ----------------------------------------------------------------
+@pytest.mark.parametrize("gen,net_flags,builder_flags", [
+    ("8.6", 1 << 0, ["INT8", "FP16"]),          # EXPLICIT_BATCH; Q/DQ needs INT8
+    ("10", 0, ["INT8", "FP16"]),                # explicit batch is implicit; weakly typed default
+    ("11", 0, []),                              # strongly typed: no precision flags exist
+])
+def test_qdq_build_calls_per_generation(monkeypatch, qdq, tmp_path, gen, net_flags, builder_flags):
+    trt = install_fakes(monkeypatch, gen)
+    out = tmp_path / "model.engine"
+    result = build_engine(qdq, out, BuildOptions(precision="best", batch=(1, 8, 32), workspace_mb=256))
+    assert called(trt, "Builder.create_network") == [net_flags]
+    assert called(trt, "IBuilderConfig.set_flag") == builder_flags
+    assert called(trt, "IOptimizationProfile.set_shape") == [("input", SHAPES)]
+    assert called(trt, "IBuilderConfig.set_memory_pool_limit") == [("WORKSPACE", 256 << 20)]
+    assert called(trt, "OnnxParser.parse_from_file") == [str(qdq)]
+    assert len(called(trt, "Builder.build_serialized_network")) == 1
+    assert not trt.errors
+    # The engine file is only the engine: exactly what TensorRT serialized, nothing prefixed.
+    assert out.read_bytes().startswith(MAGIC)
+    assert result.plan.precision == "int8" and result.size_bytes == out.stat().st_size
+
+
+def test_sidecar_contents(monkeypatch, qdq, tmp_path):
+    trt = install_fakes(monkeypatch, "10")
+    out = tmp_path / "m.engine"
+    build_engine(qdq, out, BuildOptions(batch=(1, 4, 16)))
+    side = json.loads((tmp_path / "m.engine.json").read_text())
+    assert side["kind"] == "engine" and side["precision"] == "int8"
+    assert side["sha256"] == sha256_file(out)
+    assert side["inputs"] == {"onnx": sha256_file(qdq)}
+    extra = side["extra"]
+    assert extra["tensorrt_version"] == trt.__version__
+    assert extra["device"] == {"name": trt.gpu.name, "compute_capability": "8.7"}
+    assert extra["profile"] == {"input": {"min": [1, 1, 16, 16], "opt": [4, 1, 16, 16], "max": [16, 1, 16, 16]}}
+    assert extra["builder_flags"] == ["INT8", "FP16"] and extra["strongly_typed"] is False
+    onnx_manifest = verify(qdq)
+    assert side["labels"] == onnx_manifest.labels and side["preprocess"] == onnx_manifest.preprocess
+    assert side["crop"] == onnx_manifest.crop
+    verify(out, kinds=["engine"])
+
+
+def test_strongly_typed_option_on_10(monkeypatch, qdq, tmp_path):
+    trt = install_fakes(monkeypatch, "10")
+    result = build_engine(qdq, tmp_path / "e.engine", BuildOptions(strongly_typed=True))
+    assert called(trt, "Builder.create_network") == [1 << 1]       # STRONGLY_TYPED
+    assert called(trt, "IBuilderConfig.set_flag") == []            # FP16/INT8 would fail the build
+    assert result.plan.strongly_typed and not trt.errors
+
+
+def test_fake_refuses_flags_on_strongly_typed_network():
+    """The fake enforces the real rule the plan avoids (so the tests above can fail)."""
+    trt = make_tensorrt("10")
+    builder = trt.Builder(trt.Logger())
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    config = builder.create_builder_config()
+    config.set_flag(trt.BuilderFlag.FP16)
+    assert builder.build_serialized_network(network, config) is None and "Error Code 3" in trt.errors[0]
+
+
+@pytest.mark.parametrize("gen,flags,precision", [("8.6", ["FP16"], "fp16"), ("10", ["FP16"], "fp16"),
+                                                  ("11", [], "fp32")])
+def test_fp32_model_best_without_cache(monkeypatch, fp32, tmp_path, gen, flags, precision, caplog):
+    trt = install_fakes(monkeypatch, gen)
+    with caplog.at_level(logging.INFO, logger="fer_edge.build"):
+        result = build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="best"))
+    assert called(trt, "IBuilderConfig.set_flag") == flags and result.plan.precision == precision
+    if gen != "11":
+        assert "best → FP16" in caplog.text
+
+
+def test_timing_cache_written_and_reused(monkeypatch, fp32, tmp_path):
+    trt = install_fakes(monkeypatch, "10")
+    cache = tmp_path / "trt.cache"
+    build_engine(fp32, tmp_path / "a.engine", BuildOptions(timing_cache=cache))
+    assert called(trt, "IBuilderConfig.create_timing_cache") == [b""]
+    first = cache.read_bytes()
+    assert first == b"FAKECACHE:3" and called(trt, "ITimingCache.serialize")
+    build_engine(fp32, tmp_path / "b.engine", BuildOptions(timing_cache=cache))
+    assert called(trt, "IBuilderConfig.create_timing_cache")[1] == first     # loaded, not recreated
+    assert cache.read_bytes() == b"FAKECACHE:6"
+    assert not list(tmp_path.glob(".*.tmp*"))                               # atomic: no temp left over
+
+
+# ---- calibration cache (implicit INT8, 8.6 / 10.x) ---------------------------------------------
+def test_calibrator_reads_cache_on_8_6(monkeypatch, fp32, tmp_path, caplog):
+    trt = install_fakes(monkeypatch, "8.6")
+    cache = write_cache(tmp_path / "model.calib", "TRT-8602-EntropyCalibration2")
+    with caplog.at_level(logging.WARNING, logger="fer_edge.build"):
+        result = build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="int8", calib_cache=cache))
+    assert called(trt, "IBuilderConfig.set_flag") == ["INT8"]
+    assert called(trt, "IBuilderConfig.int8_calibrator") == ["CacheOnlyCalibrator"]
+    assert called(trt, "IBuilderConfig.set_calibration_profile") == [{"input": SHAPES}]
+    assert called(trt, "calibrator.read_calibration_cache") == [cache.stat().st_size]
+    assert not called(trt, "calibrator.get_batch")             # never asks for images
+    assert result.manifest.precision == "int8" and "TensorRT may ignore" not in caplog.text
+
+
+def test_calibration_cache_version_mismatch_warns(monkeypatch, fp32, tmp_path, caplog):
+    install_fakes(monkeypatch, "10")
+    cache = write_cache(tmp_path / "model.calib", "TRT-8602-EntropyCalibration2")
+    with caplog.at_level(logging.WARNING, logger="fer_edge.build"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="best", calib_cache=cache))
+    assert "written for TensorRT 8602" in caplog.text and "100300" in caplog.text
+    assert "deprecated since TensorRT 10.1" in caplog.text
+
+
+def test_not_a_calibration_cache_is_refused(monkeypatch, fp32, tmp_path):
+    install_fakes(monkeypatch, "8.6")
+    bad = tmp_path / "x.calib"
+    bad.write_text("hello\n")
+    with pytest.raises(DataError, match="not a TensorRT calibration cache"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="int8", calib_cache=bad))
+
+
+def test_calib_cache_with_qdq_model_is_ignored_loudly(monkeypatch, qdq, tmp_path, caplog):
+    trt = install_fakes(monkeypatch, "10")
+    cache = write_cache(tmp_path / "model.calib", "TRT-100300-EntropyCalibration2")
+    with caplog.at_level(logging.WARNING, logger="fer_edge.build"):
+        build_engine(qdq, tmp_path / "e.engine", BuildOptions(calib_cache=cache))
+    assert "is not used: the model carries its own Q/DQ scales" in caplog.text
+    assert not called(trt, "IBuilderConfig.int8_calibrator")
+
+
+def test_11_refuses_calib_cache(monkeypatch, fp32, tmp_path):
+    trt = install_fakes(monkeypatch, "11")
+    cache = write_cache(tmp_path / "model.calib", "TRT-110100-EntropyCalibration2")
+    with pytest.raises(ModelError, match="no INT8 calibrators.*Q/DQ model"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(calib_cache=cache))
+    assert not called(trt, "Builder")
+
+
+@pytest.mark.parametrize("gen", ["8.6", "10", "11"])
+def test_int8_from_fp32_without_ranges_is_refused(monkeypatch, fp32, tmp_path, gen):
+    install_fakes(monkeypatch, gen)
+    with pytest.raises(ModelError, match="Q/DQ model"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="int8"))
+
+
+def test_fp16_request_on_qdq_model_is_refused(monkeypatch, qdq, tmp_path):
+    install_fakes(monkeypatch, "8.6")
+    with pytest.raises(ModelError, match="FP32 ONNX"):
+        build_engine(qdq, tmp_path / "e.engine", BuildOptions(precision="fp16"))
+
+
+# ---- DLA -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("gen", ["8.6", "10"])
+def test_dla_settings(monkeypatch, fp32, tmp_path, caplog, gen):
+    trt = install_fakes(monkeypatch, gen, dla_unsupported={"Softmax"})
+    cache = write_cache(tmp_path / "model.calib", f"TRT-{calibration_cache_version(make_tensorrt(gen).__version__)}"
+                                                  "-EntropyCalibration2")
+    opts = BuildOptions(precision="best", batch=(1, 8, 32), dla_core=1, gpu_fallback=True, calib_cache=cache)
+    with caplog.at_level(logging.INFO, logger="fer_edge.build"):
+        result = build_engine(fp32, tmp_path / "e.engine", opts)
+    assert called(trt, "IBuilderConfig.default_device_type") == ["DLA"]
+    assert called(trt, "IBuilderConfig.DLA_core") == [1]
+    assert called(trt, "IBuilderConfig.set_flag") == ["INT8", "FP16", "GPU_FALLBACK"]
+    static = (8, 1, 16, 16)
+    assert called(trt, "IOptimizationProfile.set_shape") == [("input", (static, static, static))]
+    assert "DLA needs static shapes" in caplog.text
+    assert "1 of 3 layers will run on the GPU (GPU_FALLBACK): softmax" in caplog.text
+    assert result.manifest.extra["dla_core"] == 1 and result.manifest.extra["dla_gpu_layers"] == ["softmax"]
+    assert not trt.errors
+
+
+def test_dla_refuses_qdq_model(monkeypatch, qdq, tmp_path):
+    trt = install_fakes(monkeypatch, "10")
+    with pytest.raises(ModelError, match="DLA cannot run.*FP32 ONNX.*--calib-cache"):
+        build_engine(qdq, tmp_path / "e.engine", BuildOptions(dla_core=0))
+    assert not called(trt, "Builder.build_serialized_network")
+
+
+def test_dla_without_fallback_warns_then_build_fails(monkeypatch, fp32, tmp_path, caplog):
+    trt = install_fakes(monkeypatch, "8.6", dla_unsupported={"Flatten"})
+    with caplog.at_level(logging.WARNING, logger="fer_edge.build"), pytest.raises(ModelError, match="could not"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="fp16", batch=(4,), dla_core=0))
+    assert "cannot run on DLA and the build will fail without --gpu-fallback: flatten" in caplog.text
+    assert trt.errors and not (tmp_path / "e.engine").exists()
+
+
+def test_dla_core_out_of_range_and_fp32_and_trt11(monkeypatch, fp32, tmp_path):
+    install_fakes(monkeypatch, "10", dla_cores=1)
+    with pytest.raises(ModelError, match="has 1 DLA core"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="fp16", dla_core=1))
+    with pytest.raises(ModelError, match="FP16 or INT8 only"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="fp32", dla_core=0))
+    install_fakes(monkeypatch, "11")
+    with pytest.raises(ModelError, match="TensorRT 8.6/10.x"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(dla_core=0))
+
+
+# ---- failures the user can cause ---------------------------------------------------------------
+def test_parser_errors_reported_by_index(monkeypatch, fp32, tmp_path):
+    install_fakes(monkeypatch, "10", parser_errors=["unsupported op Foo", "bad attribute"])
+    with pytest.raises(ModelError) as err:
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions())
+    assert "2 error(s)" in str(err.value) and "[0] In node 0" in str(err.value) and "[1] In node 1" in str(err.value)
+    assert not (tmp_path / "e.engine").exists()
+
+
+def test_8_6_parser_needs_explicit_batch():
+    """Without the EXPLICIT_BATCH flag the 8.6 parser refuses ONNX: the flag in the plan matters."""
+    trt = make_tensorrt("8.6")
+    network = trt.Builder(trt.Logger()).create_network(0)
+    parser = trt.OnnxParser(network, trt.Logger())
+    assert not parser.parse(b"") and "explicit batch" in str(parser.get_error(0))
+
+
+def test_model_without_manifest_or_contract(monkeypatch, tmp_path):
+    install_fakes(monkeypatch, "10")
+    with pytest.raises(ManifestError, match="no manifest"):
+        build_engine(make_model(tmp_path / "a.onnx", manifest=False), tmp_path / "a.engine", BuildOptions())
+    with pytest.raises(ModelError, match="contract"):
+        build_engine(make_model(tmp_path / "b.onnx", contract=False), tmp_path / "b.engine", BuildOptions())
+
+
+def test_without_tensorrt_the_message_says_what_to_do(monkeypatch, fp32, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(BackendUnavailable, match="--print-trtexec"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions())
+
+
+def test_contract_read_without_onnx_package(monkeypatch, qdq, fp32):
+    monkeypatch.setitem(sys.modules, "onnx", None)       # the device may have only onnxruntime
+    info = read_onnx_model(qdq)
+    assert info.qdq and info.precision == "int8" and info.input_chw == (1, 16, 16)
+    assert not read_onnx_model(fp32).qdq
+
+
+# ---- engine check ------------------------------------------------------------------------------
+def test_check_engine_refuses_other_tensorrt_or_device(monkeypatch, qdq, tmp_path):
+    trt = install_fakes(monkeypatch, "10")
+    out = tmp_path / "e.engine"
+    build_engine(qdq, out, BuildOptions())
+    here = DeviceInfo(trt.gpu.name, "8.7")
+    assert check_engine(out, trt, here).kind == "engine"
+    with pytest.raises(ManifestError, match="built with TensorRT 10.3.0.30, this is TensorRT 10.4.0.1; "
+                                            "rebuild with `fer-edge build` on this device"):
+        check_engine(out, make_tensorrt("10", version="10.4.0.1"), here)
+    with pytest.raises(ManifestError, match="built for Orin.*this is NVIDIA H100.*rebuild with `fer-edge build`"):
+        check_engine(out, trt, DeviceInfo("NVIDIA H100", "9.0"))
+    out.write_bytes(out.read_bytes() + b"x")
+    with pytest.raises(ManifestError, match="sha256"):
+        check_engine(out, trt, here)
