@@ -89,6 +89,15 @@ def test_ratios_and_goals_from_known_numbers():
     assert "50 %" in goals["int8_peak_fraction_b32"]["note"]
 
 
+def test_video_fps_runs_the_runtime_pipeline(artefacts):
+    from fer_edge.evaluation.video import video_fps
+
+    v = video_fps(str(artefacts.int8), frames=12)
+    assert v["status"] == "ok", v
+    assert v["frames"] == 12 and v["fps"] > 0
+    assert video_fps(None)["status"] == "skipped"
+
+
 def test_latency_stats_and_peak():
     s = LatencyStats.from_samples([0.001] * 98 + [0.002, 0.010])
     assert s.p50_ms == pytest.approx(1.0) and s.p50_ms <= s.p95_ms <= s.p99_ms and s.n == 100

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
+import shlex
 
 HELP = "benchmark torch eager, ORT FP32, ORT INT8 and TensorRT side by side (latency, throughput, RSS, MACs)"
 DESCRIPTION = """\
@@ -50,14 +50,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="frames of the synthetic video for end-to-end FPS; 0 skips (default: bench.video_frames)")
     p.add_argument("--peak-size", type=int, default=1024, help="GEMM size for the peak measurement (default 1024)")
     p.add_argument("--threads", type=int, default=None, help="threads for every path (default: all cores)")
+    p.add_argument("--doc", default=None,
+                   help="also write the Markdown into this file between bench markers, keeping the rest "
+                        "(e.g. docs/bench-eval.md; used by `make bench`)")
     p.add_argument("--in-process", action="store_true",
                    help="measure every path in this process (faster; peak RSS is then not per path)")
     add_config_arguments(p)
 
 
-def _command_line() -> str:
-    """The command as typed, for the report; empty when called from Python (run_bench fills it in)."""
-    return "fer-edge " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("fer-edge") else ""
+_FLAGS = ("model", "int8", "checkpoint", "engine", "compare", "out", "iters", "warmup", "batches", "video_frames",
+          "peak_size", "threads", "doc", "config")
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (from the parsed options), for bench.md and BENCHMARKS.md."""
+    parts = ["fer-edge", "bench"]
+    for name in _FLAGS:
+        value = getattr(args, name, None)
+        if value is None or (name == "peak_size" and value == 1024):
+            continue
+        if isinstance(value, list):
+            value = ",".join(map(str, value))
+        parts += [f"--{name.replace('_', '-')}", shlex.quote(str(value))]
+    if args.in_process:
+        parts.append("--in-process")
+    if args.overrides:
+        parts += ["--set"] + [shlex.quote(o) for o in args.overrides]
+    return " ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,9 +91,12 @@ def run(args: argparse.Namespace) -> int:
                     warmup=cfg.warmup if args.warmup is None else args.warmup,
                     iters=args.iters or cfg.iters, isolate=not args.in_process, peak_size=args.peak_size,
                     video_frames=cfg.video_frames if args.video_frames is None else args.video_frames,
-                    threads=args.threads, command=_command_line())
-    from fer_edge.evaluation.bench_report import markdown
+                    threads=args.threads, command=_command_line(args))
+    from fer_edge.evaluation.bench_report import markdown, update_doc
 
     print(markdown(res))
     print(f"wrote {args.out}/bench.json, bench.md and charts")
+    if args.doc:
+        update_doc(args.doc, markdown(res))
+        print(f"updated {args.doc}")
     return 0
