@@ -159,3 +159,16 @@ def test_open_backend_picks_tensorrt_for_engines(built):
     np.testing.assert_allclose(backend.infer(batch), reference(model, batch), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="does not match"):
         backend.infer(np.zeros((3, 3, 16, 16), np.float32))
+
+
+def test_dla_engine_sets_the_runtime_core(monkeypatch, tmp_path):
+    trt = install_fakes(monkeypatch, "8.6")
+    model = make_model(tmp_path / "model.onnx")
+    calib = tmp_path / "model.calib"
+    calib.write_text("TRT-8602-EntropyCalibration2\ninput: 3c010204\n")
+    engine = tmp_path / "dla.engine"
+    build_engine(model, engine, BuildOptions(batch=(2,), dla_core=1, calib_cache=calib))
+    backend = TensorRTBackend.from_path(engine)
+    assert called(trt, "Runtime.DLA_core") == [1] and backend.info()["dla_core"] == 1
+    assert backend.infer(np.zeros((5, 1, 16, 16), np.float32)).shape == (5, 7)     # chunks of the static 2
+    assert [s[1][0] for s in called(trt, "IExecutionContext.set_input_shape")] == [2, 2, 2]

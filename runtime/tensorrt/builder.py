@@ -122,6 +122,9 @@ def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], optio
     plan = make_plan(options, caps, model)
     out = Path(out_path)
     device = device if device is not None else detect_device()
+    if not device.known:
+        log.warning("cannot tell which GPU this is (install pycuda): the sidecar records 'unknown', so the "
+                    "runtime cannot check that the engine runs on the GPU it was built for")
     log.info("build started: %s → %s with TensorRT %s (%s API) on %s (compute %s)", model.path, out,
              caps.version, caps.generation, device.name, device.compute_capability)
     for note in plan.notes:
@@ -150,9 +153,11 @@ def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], optio
     log.info("profile %s: min %s opt %s max %s", plan.input_name, lo, opt, hi)
 
     extra = {"gpu_fallback": "GPU_FALLBACK" in plan.builder_flags}
+    calibrator = None  # held here until the build ends: the config does not keep the Python object alive
     if plan.calib_cache is not None:
         cache = check_calibration_cache(plan.calib_cache, caps.version, model.sha256)
-        config.int8_calibrator = make_calibrator(trt, cache)
+        calibrator = make_calibrator(trt, cache)
+        config.int8_calibrator = calibrator
         if caps.calibration_profile:
             config.set_calibration_profile(profile)
         extra["calibration_cache_sha256"] = sha256_bytes(cache)
@@ -164,6 +169,7 @@ def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], optio
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
+    del calibrator
     if serialized is None:
         raise ModelError(f"TensorRT could not build an engine from {model.path} (see its log above); "
                          "try --precision fp16/fp32, a larger --workspace-mb, or --gpu-fallback on DLA")
