@@ -335,3 +335,16 @@ def test_check_engine_refuses_other_tensorrt_or_device(monkeypatch, qdq, tmp_pat
     out.write_bytes(out.read_bytes() + b"x")
     with pytest.raises(ManifestError, match="sha256"):
         check_engine(out, trt, here)
+
+
+def test_calib_cache_from_another_model_is_refused(monkeypatch, fp32, tmp_path):
+    from fer_edge.runtime.manifest import Manifest, write_manifest
+
+    install_fakes(monkeypatch, "8.6")
+    cache = write_cache(tmp_path / "model.calib", "TRT-8602-EntropyCalibration2")
+    write_manifest(cache, Manifest(kind="calibration_cache", precision="int8", inputs={"fp32_onnx": "0" * 64}))
+    with pytest.raises(ManifestError, match="made from another model"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="int8", calib_cache=cache))
+    write_manifest(cache, Manifest(kind="calibration_cache", precision="int8",
+                                   inputs={"fp32_onnx": sha256_file(fp32)}))
+    build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="int8", calib_cache=cache))
