@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from fer_edge.runtime.backends.base import INPUT_NAME, OUTPUT_LOGITS, OUTPUT_PROBS
+from fer_edge.runtime.backends.base import INPUT_NAME, OUTPUT_PROBS
 from fer_edge.runtime.contract import Contract, PreprocessSpec
 from fer_edge.runtime.errors import BackendUnavailable, ModelError
 from fer_edge.runtime.tensorrt.capabilities import Capabilities, import_tensorrt
@@ -53,12 +53,6 @@ def _import_pycuda() -> Tuple[Any, Any, bool]:
     ctx = cuda.Device(0).retain_primary_context()
     ctx.push()
     return cuda, ctx, True
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class TensorRTBackend:
@@ -109,14 +103,11 @@ class TensorRTBackend:
         self._names = names
         if self._inputs != [INPUT_NAME]:
             raise ModelError(f"{self.path}: engine inputs {self._inputs}, expected [{INPUT_NAME!r}]; {REBUILD}")
-        if OUTPUT_PROBS in self._outputs:
-            self._out, self._apply_softmax = OUTPUT_PROBS, False
-        elif OUTPUT_LOGITS in self._outputs:
-            self._out, self._apply_softmax = OUTPUT_LOGITS, True
-        elif len(self._outputs) == 1:
-            self._out, self._apply_softmax = self._outputs[0], False
-        else:
-            raise ModelError(f"{self.path}: engine outputs {self._outputs} hold no {OUTPUT_PROBS!r}; {REBUILD}")
+        # Export writes (logits, probs); only probs is copied back. An engine without it is not ours.
+        if OUTPUT_PROBS not in self._outputs:
+            raise ModelError(f"{self.path}: engine outputs {self._outputs} hold no {OUTPUT_PROBS!r}; re-export "
+                             "the model with `fer-edge export` and rebuild")
+        self._out = OUTPUT_PROBS
         lo, _, hi = (tuple(s) for s in eng.get_tensor_profile_shape(INPUT_NAME, 0))
         self.min_batch, self.max_batch = int(lo[0]), int(hi[0])
         self.input_chw = tuple(int(d) for d in hi[1:])
@@ -166,8 +157,7 @@ class TensorRTBackend:
             finally:
                 if foreign:
                     self._ctx.pop()
-        out = np.concatenate(parts, axis=0).astype(np.float32, copy=False)
-        return _softmax(out) if self._apply_softmax else out
+        return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
 
     def _run_chunk(self, chunk: np.ndarray) -> np.ndarray:
         cuda, ctx, stream = self._cuda, self._context, self._stream

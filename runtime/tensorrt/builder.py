@@ -152,7 +152,7 @@ def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], optio
     config.add_optimization_profile(profile)
     log.info("profile %s: min %s opt %s max %s", plan.input_name, lo, opt, hi)
 
-    extra = {"gpu_fallback": "GPU_FALLBACK" in plan.builder_flags}
+    extra = {"gpu_fallback": "GPU_FALLBACK" in plan.builder_flags, "tensorrt_api": caps.generation}
     calibrator = None  # held here until the build ends: the config does not keep the Python object alive
     if plan.calib_cache is not None:
         cache = check_calibration_cache(plan.calib_cache, caps.version, model.sha256)
