@@ -81,22 +81,41 @@ def test_unlabelled_data_and_bad_model_are_named_errors(artefacts, dataset, tmp_
         evaluate(tmp_path / "missing.onnx", dataset)
 
 
-def test_cli_eval(artefacts, dataset, tmp_path, monkeypatch, capsys):
+def test_cli_eval_on_an_imagefolder(artefacts, tmp_path, capsys):
+    import cv2
+
     from fer_edge import cli
-    from fer_edge.evaluation import data
 
-    seen = {}
-
-    def fake_loader(path, fmt="auto"):
-        seen["args"] = (path, fmt)
-        return dataset
-
-    monkeypatch.setattr(data, "_loader", lambda: fake_loader)
-    rc = cli.main(["eval", "--model", str(artefacts.int8), "--data", str(dataset.root), "--out",
+    rng = np.random.default_rng(0)
+    for name in ("happy", "sad", "Angry", "neutral"):      # loader spellings, a subset of the classes
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(2):
+            cv2.imwrite(str(tmp_path / "data" / name / f"{i}.png"), rng.integers(0, 256, (40, 40), dtype=np.uint8))
+    rc = cli.main(["eval", "--model", str(artefacts.int8), "--data", str(tmp_path / "data"), "--out",
                    str(tmp_path / "cli"), "--config", "ci", "--reference", str(artefacts.onnx)])
-    assert rc == 0 and seen["args"] == (str(dataset.root), "auto")
+    assert rc == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "agreement" in out
-    assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["precision"] == "int8"
+    m = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert m["precision"] == "int8" and m["n"] == 8
+    assert {k for k, v in m["per_class"].items() if v["support"]} == {"happiness", "sadness", "anger", "neutral"}
     rc = cli.main(["eval", "--model", str(tmp_path / "nope.onnx"), "--data", "x", "--out", str(tmp_path / "e")])
     assert rc == 1 and "not found" in capsys.readouterr().err
+
+
+def test_eval_detect_on_scene_frames_with_truth(artefacts, tmp_path):
+    """--detect: faces found by the runtime detector in whole frames, matched to the truth by IoU."""
+    from fer_edge.train.data.synth.domains import get_domain
+    from fer_edge.train.data.synth.scenes import write_scenes
+
+    root = tmp_path / "scenes"
+    (root / "images").mkdir(parents=True)
+    write_scenes(get_domain("studio"), root, 6, list(range(10)), 0, 1)
+    truth = [json.loads(line) for line in (root / "frames.jsonl").read_text().splitlines()]
+    n_true = sum(len(t["faces"]) for t in truth)
+    res = evaluate(artefacts.onnx, root, out_dir=tmp_path / "ev", detect=True)
+    d = res.detection
+    assert d["frames"] == 6 and d["true_faces"] == n_true
+    assert d["detected"] == res.n > 0 and d["detected"] + d["missed"] == n_true
+    assert sum(map(sum, res.confusion)) == res.n
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["detection"] == d

@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         line += (f"  weak {res.intensity['weak']['accuracy']:.3f} (n={res.intensity['weak']['n']})"
                  f" / strong {res.intensity['strong']['accuracy']:.3f} (n={res.intensity['strong']['n']})")
     print(line)
+    if res.detection:
+        d = res.detection
+        missed = f", {d.get('missed', 0)} of {d['true_faces']} true faces missed" if "true_faces" in d else ""
+        print(f"faces: {d.get('detected', 0)} detected and scored in {d.get('frames', 0)} frames{missed}")
     skipped = {k: v for k, v in res.skipped.items() if v}
     if skipped:
         print(f"skipped samples: {skipped}")

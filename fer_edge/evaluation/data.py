@@ -1,16 +1,17 @@
-"""Load the dataset an artefact is evaluated on, cropped with the artefact's own crop policy.
+"""Load the dataset an artefact is evaluated on; with ``detect``, cut faces with the artefact's own policy.
 
 Any loader format works (``fer_edge.train.data.loaders.load_dataset``). With ``detect`` the data is
-footage (frames or a video): faces are detected and cut with the crop policy stored in the MODEL's
-contract — not the config's — because a crop that differs from training is a silent accuracy loss.
+footage (frames or a video, see :mod:`.footage`): faces are detected and cut with the crop policy
+stored in the MODEL's contract — not the config's — because a crop that differs from training is a
+silent accuracy loss.
 """
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Union
 
-from fer_edge.runtime.errors import ConfigError, DataError
+from fer_edge.runtime.contract import Contract
+from fer_edge.runtime.errors import DataError
 
 
 def _loader():
@@ -22,23 +23,10 @@ def _loader():
     return load_dataset
 
 
-def load_eval_dataset(path: Union[str, Path], fmt: str = "auto", detect: bool = False,
-                      crop: Mapping[str, Any] = None) -> Any:
-    """A :class:`FaceDataset` from ``path``; ``detect`` crops faces from footage with ``crop`` (the model's)."""
-    load_dataset = _loader()
-    kwargs: Dict[str, Any] = {}
+def load_eval_dataset(path: Union[str, Path], contract: Contract, fmt: str = "auto", detect: bool = False) -> Any:
+    """A FaceDataset from ``path`` (crops), or detected faces from footage when ``detect``."""
     if detect:
-        from fer_edge.runtime.crop import CropPolicy
+        from .footage import load_footage
 
-        params = inspect.signature(load_dataset).parameters
-        if "detect" not in params:
-            raise ConfigError("eval --detect: this installation's dataset loader cannot detect faces in "
-                              "footage; crop the faces first with `fer-edge data faces` and evaluate that folder")
-        kwargs["detect"] = True
-        policy = CropPolicy.from_dict(dict(crop or {}))
-        for name in ("policy", "crop", "crop_policy"):
-            if name in params:
-                kwargs[name] = policy
-                break
-    dataset = load_dataset(str(path), fmt=fmt, **kwargs)
-    return dataset
+        return load_footage(path, contract)
+    return _loader()(str(path), fmt=fmt)

@@ -51,6 +51,7 @@ class EvalResult:
     seconds: float = 0.0
     images_per_s: float = 0.0
     backend_info: Dict[str, Any] = field(default_factory=dict)
+    detection: Optional[Dict[str, int]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -128,7 +129,7 @@ def evaluate(model_path: Union[str, Path], dataset: Any, out_dir: Union[str, Pat
     if isinstance(dataset, (str, Path)):
         from .data import load_eval_dataset
 
-        dataset = load_eval_dataset(dataset, fmt=fmt, detect=detect, crop=be.contract.crop)
+        dataset = load_eval_dataset(dataset, be.contract, fmt=fmt, detect=detect)
     data = prepare(dataset, be, progress=progress)
     t0 = time.perf_counter()
     probs = predict(be, data["x"], _max_batch(be, batch_size), progress=progress)
@@ -146,7 +147,8 @@ def evaluate(model_path: Union[str, Path], dataset: Any, out_dir: Union[str, Pat
         n=report["n"], accuracy=report["accuracy"], macro_f1=report["macro_f1"],
         per_class=report["per_class"], confusion=report["confusion"], intensity=report.get("intensity"),
         skipped=data["skipped"], reference=ref, seconds=seconds,
-        images_per_s=len(pred) / seconds if seconds > 0 else 0.0, backend_info=_jsonable(info))
+        images_per_s=len(pred) / seconds if seconds > 0 else 0.0, backend_info=_jsonable(info),
+        detection=dict(getattr(dataset, "counts", {}) or {}) or None)
     log.info("eval %s on %s [%s]: accuracy %.4f, macro-F1 %.4f (n=%d)", model_path.name, result.dataset,
              be.name, result.accuracy, result.macro_f1, result.n)
     if out_dir is not None:
