@@ -48,11 +48,11 @@ def write_cache(path, header):
 # ---- capabilities --------------------------------------------------------------------------
 @pytest.mark.parametrize("gen,expect", [
     ("8.6", dict(explicit_batch_flag=True, strongly_typed_flag=False, precision_flags=True, int8_calibrator=True,
-                 platform_fast_queries=True, execute_v2=True, execute_v3=True)),
+                 platform_fast_queries=True, execute_v2=True, execute_v3=True, progress_monitor=False)),
     ("10", dict(explicit_batch_flag=True, strongly_typed_flag=True, precision_flags=True, int8_calibrator=True,
-                platform_fast_queries=True, execute_v2=False, execute_v3=True)),
+                platform_fast_queries=True, execute_v2=False, execute_v3=True, progress_monitor=True)),
     ("11", dict(explicit_batch_flag=False, strongly_typed_flag=True, precision_flags=False, int8_calibrator=False,
-                platform_fast_queries=False, execute_v2=False, execute_v3=True)),
+                platform_fast_queries=False, execute_v2=False, execute_v3=True, progress_monitor=True)),
 ])
 def test_capabilities_detected_from_the_module(gen, expect):
     caps = Capabilities.detect(make_tensorrt(gen))
@@ -348,3 +348,33 @@ def test_calib_cache_from_another_model_is_refused(monkeypatch, fp32, tmp_path):
     write_manifest(cache, Manifest(kind="calibration_cache", precision="int8",
                                    inputs={"fp32_onnx": sha256_file(fp32)}))
     build_engine(fp32, tmp_path / "e.engine", BuildOptions(precision="int8", calib_cache=cache))
+
+
+@pytest.mark.parametrize("gen,used", [("8.6", False), ("10", True), ("11", True)])
+def test_progress_monitor_where_it_exists(monkeypatch, fp32, tmp_path, gen, used, caplog):
+    trt = install_fakes(monkeypatch, gen)
+    monkeypatch.setitem(sys.modules, "tqdm", None)            # runtime extra only: phases are logged
+    with caplog.at_level(logging.INFO, logger="fer_edge.build"):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions())
+    assert bool(called(trt, "IBuilderConfig.progress_monitor")) == used
+    assert bool(called(trt, "progress.phases_done")) == used
+    assert ("TensorRT: Building engine (3 steps)" in caplog.text) == used
+    assert "Tactic timing" not in caplog.text                  # nested phases stay quiet
+
+
+def test_ctrl_c_during_build_cancels_it(monkeypatch, fp32, tmp_path):
+    import fer_edge.runtime.tensorrt.builder as builder_mod
+    from fer_edge.runtime.tensorrt.progress import make_progress_monitor
+
+    trt = install_fakes(monkeypatch, "10")
+
+    def interrupted(module):
+        monitor = make_progress_monitor(module)
+        monitor.cancelled = True                               # what a KeyboardInterrupt in a callback sets
+        return monitor
+
+    monkeypatch.setattr(builder_mod, "make_progress_monitor", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_engine(fp32, tmp_path / "e.engine", BuildOptions())
+    assert "build cancelled by the progress monitor" in trt.errors
+    assert not (tmp_path / "e.engine").exists()

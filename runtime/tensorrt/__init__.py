@@ -13,12 +13,14 @@ from .calib_cache import check_calibration_cache, make_calibrator
 from .capabilities import Capabilities, calibration_cache_version, import_tensorrt, version_tuple
 from .onnx_model import OnnxModelInfo, read_onnx_model
 from .plan import BuildOptions, BuildPlan, make_plan, parse_batch
+from .progress import make_progress_monitor
 from .sidecar import REBUILD, DeviceInfo, check_engine, detect_device, engine_manifest
 from .trtexec import format_command, trtexec_command
 
 __all__ = [
     "BuildOptions", "BuildPlan", "BuildResult", "Capabilities", "DeviceInfo", "OnnxModelInfo", "REBUILD",
     "build_engine", "calibration_cache_version", "check_calibration_cache", "check_engine", "detect_device",
-    "engine_manifest", "format_command", "import_tensorrt", "make_calibrator", "make_plan", "parse_batch",
+    "engine_manifest", "format_command", "import_tensorrt", "make_calibrator", "make_plan", "make_progress_monitor",
+    "parse_batch",
     "read_onnx_model", "trtexec_command", "version_tuple",
 ]

@@ -22,6 +22,7 @@ from .calib_cache import check_calibration_cache, make_calibrator
 from .capabilities import Capabilities, import_tensorrt
 from .onnx_model import OnnxModelInfo, read_onnx_model
 from .plan import BuildOptions, BuildPlan, make_plan
+from .progress import make_progress_monitor
 from .sidecar import DeviceInfo, detect_device, engine_manifest
 
 log = logging.getLogger("fer_edge.build")
@@ -165,11 +166,16 @@ def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], optio
     timing = _timing_cache(config, plan.timing_cache)
     gpu_layers = _configure_dla(trt, builder, network, config, plan)
 
+    progress = make_progress_monitor(trt) if caps.progress_monitor else None
+    if progress is not None:
+        config.progress_monitor = progress
     log.info("building the engine (minutes on a Jetson; TensorRT times every tactic)…")
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
     del calibrator
+    if progress is not None and progress.cancelled:
+        raise KeyboardInterrupt
     if serialized is None:
         raise ModelError(f"TensorRT could not build an engine from {model.path} (see its log above); "
                          "try --precision fp16/fp32, a larger --workspace-mb, or --gpu-fallback on DLA")

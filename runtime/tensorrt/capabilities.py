@@ -50,6 +50,7 @@ class Capabilities:
     io_tensors_api: bool             # ICudaEngine.num_io_tensors / get_tensor_name (8.5+)
     execute_v3: bool                 # IExecutionContext.execute_async_v3 (8.5+)
     execute_v2: bool                 # IExecutionContext.execute_async_v2 (bindings; gone in 10)
+    progress_monitor: bool = False   # IProgressMonitor + IBuilderConfig.progress_monitor (10.x+)
 
     @property
     def strongly_typed_only(self) -> bool:
@@ -90,6 +91,7 @@ class Capabilities:
             io_tensors_api=hasattr(engine_cls, "num_io_tensors"),
             execute_v3=hasattr(ctx_cls, "execute_async_v3"),
             execute_v2=hasattr(ctx_cls, "execute_async_v2"),
+            progress_monitor=hasattr(trt, "IProgressMonitor") and hasattr(config_cls, "progress_monitor"),
         )
 
     @classmethod
@@ -105,7 +107,7 @@ class Capabilities:
         return cls(version=str(version), explicit_batch_flag=not v11, strongly_typed_flag=not v8,
                    precision_flags=not v11, int8_calibrator=not v11, calibration_profile=not v11,
                    platform_fast_queries=not v11, memory_pool_limit=True, dla=True, io_tensors_api=True,
-                   execute_v3=True, execute_v2=v8)
+                   execute_v3=True, execute_v2=v8, progress_monitor=not v8)
 
 
 def calibration_cache_version(version: str) -> str:

@@ -24,7 +24,8 @@ NETWORK_FLAGS = {"8.6": {"EXPLICIT_BATCH": 0}, "10": {"EXPLICIT_BATCH": 0, "STRO
                  "11": {"STRONGLY_TYPED": 1}}
 #: Members removed per generation: (class, attribute) pairs the generation does not have.
 ABSENT = {
-    "8.6": {("Builder", "build_engine_with_config"), ("IExecutionContext", "set_optimization_profile_async_v2")},
+    "8.6": {("Builder", "build_engine_with_config"), ("IExecutionContext", "set_optimization_profile_async_v2"),
+            ("IBuilderConfig", "progress_monitor")},
     "10": {("Builder", "build_engine"), ("ICudaEngine", "num_bindings"), ("ICudaEngine", "get_binding_name"),
            ("ICudaEngine", "binding_is_input"), ("ICudaEngine", "max_batch_size"),
            ("IExecutionContext", "execute_async_v2"), ("IExecutionContext", "set_binding_shape")},

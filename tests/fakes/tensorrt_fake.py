@@ -89,4 +89,6 @@ def make_tensorrt(gen: str, gpu: Any = None, dla_cores: int = 2, dla_unsupported
         setattr(trt, cls_name, type(cls.__name__, cls.__bases__, body))
     if gen == "11":
         del trt.IInt8EntropyCalibrator2
+    if gen == "8.6":
+        del trt.IProgressMonitor
     return trt

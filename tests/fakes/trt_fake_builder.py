@@ -133,6 +133,10 @@ def add_builder_api(trt: Any, st: Any) -> None:
             calls.append(("ITimingCache.serialize", self._entries))
             return f"FAKECACHE:{self._entries}".encode()
 
+    class IProgressMonitor:
+        def __init__(self) -> None:
+            calls.append(("IProgressMonitor.__init__", None))
+
     class IInt8EntropyCalibrator2:
         def __init__(self) -> None:
             calls.append(("IInt8EntropyCalibrator2.__init__", None))
@@ -147,6 +151,18 @@ def add_builder_api(trt: Any, st: Any) -> None:
             self._calib_profile: Any = None
             self._device_type = trt.DeviceType.GPU
             self._dla_core = -1
+            self._progress: Any = None
+
+        @property
+        def progress_monitor(self) -> Any:
+            return self._progress
+
+        @progress_monitor.setter
+        def progress_monitor(self, monitor: Any) -> None:
+            calls.append(("IBuilderConfig.progress_monitor", type(monitor).__name__))
+            if not isinstance(monitor, trt.IProgressMonitor):
+                raise TypeError("progress_monitor: incompatible type")
+            self._progress = monitor
 
         def set_flag(self, flag: Any) -> None:
             calls.append(("IBuilderConfig.set_flag", flag_names[int(flag)]))
@@ -293,6 +309,17 @@ def add_builder_api(trt: Any, st: Any) -> None:
                 calls.append(("calibrator.get_batch", batch))
                 return error("Calibration failure: no calibration data")
             calibrated = True
+        if config._progress is not None:
+            monitor = config._progress
+            monitor.phase_start("Building engine", None, len(network._layers))
+            monitor.phase_start("Tactic timing", "Building engine", 1)
+            monitor.phase_finish("Tactic timing")
+            for step in range(len(network._layers)):
+                if not monitor.step_complete("Building engine", step + 1):
+                    monitor.phase_finish("Building engine")
+                    return error("build cancelled by the progress monitor")
+            monitor.phase_finish("Building engine")
+            calls.append(("progress.phases_done", len(network._layers)))
         if config._timing is not None:
             config._timing._entries += len(network._layers)
         io = [{"name": t.name, "mode": "INPUT", "shape": list(t.shape)} for t in network._inputs]
@@ -305,4 +332,5 @@ def add_builder_api(trt: Any, st: Any) -> None:
 
     trt.Builder, trt.IBuilderConfig, trt.IOptimizationProfile = Builder, IBuilderConfig, IOptimizationProfile
     trt.ITimingCache, trt.IInt8EntropyCalibrator2 = ITimingCache, IInt8EntropyCalibrator2
+    trt.IProgressMonitor = IProgressMonitor
 
