@@ -133,7 +133,8 @@ def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], optio
     for warning in plan.warnings:
         log.warning("%s", warning)
 
-    logger = trt.Logger(trt.Logger.WARNING)
+    # TensorRT's own log goes to stderr; `fer-edge -v build` lets its INFO lines through too.
+    logger = trt.Logger(trt.Logger.INFO if log.isEnabledFor(logging.DEBUG) else trt.Logger.WARNING)
     builder = trt.Builder(logger)
     _warn_slow_precision(builder, caps, plan)
     network = builder.create_network(_flags_value(trt.NetworkDefinitionCreationFlag, plan.network_flags))
