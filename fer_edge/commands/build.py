@@ -92,8 +92,9 @@ def _print_trtexec(args: argparse.Namespace, opts, out: Path) -> int:
         log.info("%s", note)
     for warning in plan.warnings:
         log.warning("%s", warning)
-    log.info("trtexec for TensorRT %s (%s); run it on the device, then copy the engine's sidecar yourself or "
-             "rebuild with `fer-edge build` there to get one", caps.version, caps.generation)
+    log.info("trtexec for TensorRT %s (%s), to run on the device. Its engine has no fer-edge sidecar, so "
+             "`fer-edge run` will not load it: use `fer-edge build` where TensorRT's Python bindings exist",
+             caps.version, caps.generation)
     print(format_command(trtexec_command(model.path, out, plan, caps)))
     return 0
 
