@@ -1,0 +1,273 @@
+"""The pipeline's stages, in order. Each calls one stage's public API; none reaches into another's internals.
+
+Stage functions import their stage lazily, so ``fer-edge pipeline --until synth`` never loads torch and
+the heavy imports happen once, when the stage first runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from fer_edge.configfields import to_dict
+
+from .runner import Context, Stage, StageOutput, run_stages
+
+log = logging.getLogger("fer_edge.pipeline")
+
+ROLES = ("source", "source_test", "target", "target_val", "target_test")
+
+
+def _json(path: Path) -> Dict[str, Any]:
+    return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+# ---------------------------------------------------------------- 1. synth
+def _fp_synth(ctx: Context) -> Any:
+    return {"data": to_dict(ctx.cfg.data), "video_frames": ctx.cfg.pipeline.video_frames}
+
+
+def _run_synth(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.train.data.sources import load_split
+    from fer_edge.train.data.synth import generate
+
+    cfg = ctx.cfg
+    result: Dict[str, Any] = {"splits": {}}
+    outputs: List[Path] = []
+    for role in ROLES:
+        ds = load_split(cfg, role)
+        if ds is None:
+            continue
+        result["splits"][role] = {"root": str(ds.root), "count": len(ds), "skipped": len(ds.skipped),
+                                  "domain": ds.records[0].domain if len(ds) else None}
+        csv = Path(ds.root) / "labels.csv"
+        if csv.is_file():
+            outputs.append(csv)
+    target_domain = cfg.data.target.split(":", 1)[1] if cfg.data.target.startswith("synth:") else "cabin-nir"
+    vid_dir = generate(target_domain, "video", d / "video", count=cfg.pipeline.video_frames,
+                       identities=4, size=cfg.data.synth.size, seed=cfg.data.synth.seed + 99, workers=1)
+    videos = sorted(p for p in Path(vid_dir).iterdir() if p.suffix in (".mp4", ".avi"))
+    result["video"] = str(videos[0]) if videos else None
+    result["video_truth"] = str(Path(vid_dir) / "frames.jsonl")
+    outputs += videos + [Path(vid_dir) / "frames.jsonl"]
+    result["headline"] = ", ".join(f"{r}={v['count']}" for r, v in result["splits"].items())
+    return StageOutput(outputs, result)
+
+
+# ---------------------------------------------------------------- 2. train
+def _fp_train(ctx: Context) -> Any:
+    c = ctx.cfg
+    return {"train": to_dict(c.train), "model": to_dict(c.model), "preprocess": to_dict(c.preprocess),
+            "crop": to_dict(c.crop)}
+
+
+def _methods(cfg: Any) -> List[str]:
+    methods = list(dict.fromkeys(cfg.train.methods))
+    if "source_only" not in methods:
+        methods.insert(0, "source_only")
+    return methods
+
+
+def _run_train(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.train.data.sources import load_split
+    from fer_edge.train.trainer import train
+
+    cfg = ctx.cfg
+    datasets = {role: load_split(cfg, role) for role in ROLES}
+    summaries: Dict[str, Dict[str, Any]] = {}
+    outputs: List[Path] = []
+    for method in _methods(cfg):
+        mcfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, method=method))
+        run_dir = d / method
+        done = run_dir / "summary.json"
+        if done.is_file() and (run_dir / "best.pt").is_file():
+            log.info("train %s: finished earlier — reusing %s", method, done)
+            summary = _json(done)
+        else:
+            summary = train(mcfg, datasets, run_dir, resume=(run_dir / "last.state.pt").is_file())
+            summary = summary if isinstance(summary, dict) else _json(done)
+        summaries[method] = summary
+        outputs += [run_dir / "best.pt", done]
+    selected = select_across_methods(summaries)
+    result = {"methods": summaries, "selected": selected,
+              "selected_checkpoint": str(d / selected / "best.pt"),
+              "headline": f"selected {selected} (label-free); " + ", ".join(
+                  f"{m} {s.get('target_test_accuracy', float('nan')):.3f}" for m, s in summaries.items())}
+    return StageOutput(outputs, result)
+
+
+def select_across_methods(summaries: Dict[str, Dict[str, Any]]) -> str:
+    """The label-free choice among everything trained (source-only included, the oracle never).
+
+    Every method's summary carries the selector's score of its selected checkpoint on the unlabelled
+    target validation split; the highest wins. Target-test accuracy is never looked at here.
+    """
+    best, best_score = "source_only", float("-inf")
+    for method, s in summaries.items():
+        if method == "target_oracle":
+            continue
+        score = s.get("selector_score")
+        if isinstance(score, (int, float)) and score > best_score:
+            best, best_score = method, float(score)
+    return best
+
+
+# ---------------------------------------------------------------- 3. export
+def _run_export(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.export.onnx import export_onnx
+
+    ckpt = ctx.result("train")["selected_checkpoint"]
+    res = export_onnx(ckpt, d / "model.onnx", opset=ctx.cfg.export.opset, batch=ctx.cfg.export.batch)
+    info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
+    info["headline"] = f"model.onnx from {Path(ckpt).parent.name}"
+    return StageOutput([d / "model.onnx", d / "model.onnx.json"], info)
+
+
+# ---------------------------------------------------------------- 4. calibrate
+def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.calibration.quantize import calibrate
+
+    c = ctx.cfg.calibrate
+    splits = ctx.result("synth")["splits"]
+    res = calibrate(ctx.out / "export" / "model.onnx", splits["target"]["root"], d / "model.int8.onnx",
+                    method=c.method, num_images=c.num_images, min_images=c.min_images,
+                    eval_data=splits.get("target_test", {}).get("root"), max_drop=c.max_drop)
+    info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
+    info["headline"] = "INT8 Q/DQ calibrated on unlabelled target images"
+    outs = [d / "model.int8.onnx", d / "model.int8.onnx.json"]
+    return StageOutput([p for p in outs if p.is_file()], info)
+
+
+# ---------------------------------------------------------------- 5. build
+def _run_build(ctx: Context, d: Path) -> StageOutput:
+    import importlib.util
+
+    from fer_edge.runtime.tensorrt.build import build_engine, trtexec_command
+
+    model = ctx.out / "calibrate" / "model.int8.onnx"
+    b = ctx.cfg.build
+    kwargs = dict(precision=b.precision, batch=b.batch, workspace_mb=b.workspace_mb)
+    if importlib.util.find_spec("tensorrt") is None:
+        line = trtexec_command(model, d / "model.engine", **kwargs)
+        return StageOutput([], {"headline": "skipped: TensorRT not installed here", "trtexec": line},
+                           status="skipped")
+    res = build_engine(model, d / "model.engine", **kwargs)
+    info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
+    info["headline"] = "TensorRT engine built"
+    return StageOutput([d / "model.engine", d / "model.engine.json"], info)
+
+
+# ---------------------------------------------------------------- 6. eval
+def _artefacts(ctx: Context) -> Dict[str, Path]:
+    arts: Dict[str, Path] = {}
+    train = ctx.result("train")
+    for method in train.get("methods", {}):
+        arts[f"{method} (checkpoint)"] = ctx.out / "train" / method / "best.pt"
+    arts["ONNX FP32"] = ctx.out / "export" / "model.onnx"
+    arts["ONNX INT8"] = ctx.out / "calibrate" / "model.int8.onnx"
+    eng = ctx.out / "build" / "model.engine"
+    if eng.is_file():
+        arts["TensorRT engine"] = eng
+    return {k: v for k, v in arts.items() if v.is_file()}
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower()
+
+
+def _run_eval(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.evaluation.evaluate import evaluate
+    from fer_edge.train.data.loaders import load_dataset
+
+    test_root = ctx.result("synth")["splits"]["target_test"]["root"]
+    dataset = load_dataset(test_root)
+    result: Dict[str, Any] = {"models": {}}
+    outputs: List[Path] = []
+    for name, path in _artefacts(ctx).items():
+        sub = d / _slug(name)
+        res = evaluate(path, dataset, out_dir=sub)
+        result["models"][name] = res.to_dict() if hasattr(res, "to_dict") else dict(res)
+        result["models"][name]["dir"] = str(sub)
+        outputs.append(sub / "metrics.json")
+    acc = {k: v.get("accuracy") for k, v in result["models"].items()}
+    result["headline"] = ", ".join(f"{k}: {v:.3f}" for k, v in acc.items() if isinstance(v, float))[:200]
+    return StageOutput(outputs, result)
+
+
+# ---------------------------------------------------------------- 7. bench
+def _run_bench(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.evaluation.bench import run_bench
+
+    b = ctx.cfg.bench
+    res = run_bench(model=ctx.out / "export" / "model.onnx", int8=ctx.out / "calibrate" / "model.int8.onnx",
+                    checkpoint=ctx.result("train")["selected_checkpoint"], compare=b.compare, out_dir=d,
+                    warmup=b.warmup, iters=b.iters, batches=b.batches, video_frames=b.video_frames)
+    info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
+    info["headline"] = "latency/throughput by backend"
+    return StageOutput([d / "bench.json"], info)
+
+
+# ---------------------------------------------------------------- 8. run
+def _run_runtime(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.runtime.pipeline import Pipeline
+
+    model = ctx.out / "calibrate" / "model.int8.onnx"
+    if not model.is_file():
+        model = ctx.out / "export" / "model.onnx"
+    video = ctx.result("synth")["video"]
+    r = ctx.cfg.runtime
+    pipe = Pipeline.from_model(model, backend=r.backend, detect_every=r.detect_every)
+    stats = pipe.run_to_files(video, d / "results.jsonl", video_out=d / "annotated.mp4")
+    info = stats.to_dict() if hasattr(stats, "to_dict") else dict(stats)
+    info["model"] = str(model)
+    info["headline"] = f"{info.get('frames', '?')} frames, {info.get('fps', 0):.0f} FPS"
+    return StageOutput([d / "results.jsonl"], info)
+
+
+# ---------------------------------------------------------------- 9. report
+def _run_report(ctx: Context, d: Path) -> StageOutput:
+    from .content import build_report
+
+    paths = build_report(ctx, d)
+    for p in paths:  # the report also sits at the top of the run folder, where people look for it
+        shutil.copyfile(p, ctx.out / p.name)
+    return StageOutput(paths, {"headline": str(ctx.out / "report.html")})
+
+
+def _no_fp(ctx: Context) -> Any:
+    return {}
+
+
+def stages(cfg: Any) -> List[Stage]:
+    return [
+        Stage("synth", "synthetic studio source, cabin-NIR target and a cabin video", _fp_synth, _run_synth),
+        Stage("train", "source-only and adapted methods, label-free selection", _fp_train, _run_train, ("synth",)),
+        Stage("export", "ONNX with the contract inside, parity gate",
+              lambda c: to_dict(c.cfg.export), _run_export, ("train",)),
+        Stage("calibrate", "INT8 Q/DQ on target images, accuracy gate",
+              lambda c: to_dict(c.cfg.calibrate), _run_calibrate, ("synth", "export")),
+        Stage("build", "TensorRT engine (when TensorRT is present)",
+              lambda c: to_dict(c.cfg.build), _run_build, ("calibrate",)),
+        Stage("eval", "every artefact on the labelled target test split", _no_fp, _run_eval,
+              ("synth", "train", "export", "calibrate", "build")),
+        Stage("bench", "latency and throughput by backend", lambda c: to_dict(c.cfg.bench), _run_bench,
+              ("train", "export", "calibrate")),
+        Stage("run", "the runtime on the cabin video", lambda c: to_dict(c.cfg.runtime), _run_runtime,
+              ("synth", "export", "calibrate")),
+        Stage("report", "report.html and report.md", _no_fp, _run_report,
+              ("synth", "train", "export", "calibrate", "build", "eval", "bench", "run")),
+    ]
+
+
+def run_pipeline(cfg: Any, out: Path, force: Sequence[str] = (), until: Optional[str] = None,
+                 progress: bool = True):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(cfg=cfg, out=out)
+    from fer_edge.runtime.atomic import atomic_write
+
+    atomic_write(out / "config.yaml", cfg.to_yaml())
+    return run_stages(stages(cfg), ctx, force=force, until=until, progress=progress)
