@@ -169,7 +169,11 @@ def export_onnx(checkpoint: Union[str, Path], out: Union[str, Path], opset: int 
     static_batch = parse_batch(batch)
     if not 13 <= int(opset) <= 21:
         raise ConfigError(f"export opset {opset}: use 13..21 (17 is what TensorRT 8.6-10.x parse best)")
-    net, ck_manifest = load_checkpoint(checkpoint)
+    try:
+        net, ck_manifest = load_checkpoint(checkpoint)
+    except OSError as exc:  # torch's zip reader raises a bare OSError on some truncated files
+        raise ModelError(f"{checkpoint}: not a loadable fer-edge checkpoint ({exc}); it may be truncated — "
+                         "retrain or re-copy it") from exc
     spec = PreprocessSpec.from_dict(ck_manifest.preprocess)
     if spec.channels != net.spec.in_channels:
         raise ModelError(f"{checkpoint}: preprocessing gives {spec.channels} channel(s) but the network takes "
@@ -192,7 +196,9 @@ def export_onnx(checkpoint: Union[str, Path], out: Union[str, Path], opset: int 
 
     import onnxruntime as ort
 
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # polite on a shared CPU
+    session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
     x, names, source = parity_inputs(parity_images, spec, contract["labels"])
     batches = (static_batch,) if static_batch else DEFAULT_BATCHES
     report = check_parity(wrapper, session, x, names, batches=batches, atol=atol, source=source)
