@@ -93,6 +93,8 @@ def _max_batch(backend: Any, wanted: int) -> int:
     except Exception:  # noqa: BLE001 - info() is diagnostics only
         info = {}
     limit = info.get("max_batch")
+    if limit is None and isinstance(info.get("batch_range"), (list, tuple)) and len(info["batch_range"]) == 2:
+        limit = info["batch_range"][1]          # TensorRT: the engine profile's largest batch
     return min(wanted, int(limit)) if isinstance(limit, int) and limit > 0 else wanted
 
 
@@ -126,6 +128,22 @@ def evaluate(model_path: Union[str, Path], dataset: Any, out_dir: Union[str, Pat
     """
     model_path = Path(model_path)
     be = open_model(model_path, backend=backend)
+    try:
+        return _evaluate(be, model_path, dataset, out_dir, batch_size, reference, threshold, fmt, detect, progress)
+    finally:
+        close_backend(be)
+
+
+def close_backend(be: Any) -> None:
+    """Release what a backend holds (TensorRT device buffers and context); a no-op for the others."""
+    close = getattr(be, "close", None)
+    if callable(close):
+        close()
+
+
+def _evaluate(be: Any, model_path: Path, dataset: Any, out_dir: Union[str, Path, None], batch_size: int,
+              reference: Union[str, Path, None], threshold: float, fmt: str, detect: bool,
+              progress: bool) -> EvalResult:
     if isinstance(dataset, (str, Path)):
         from .data import load_eval_dataset
 
@@ -159,11 +177,14 @@ def evaluate(model_path: Union[str, Path], dataset: Any, out_dir: Union[str, Pat
 def _reference(path: Union[str, Path], dataset: Any, pred: np.ndarray, data: Dict[str, Any],
                batch_size: int, progress: bool) -> Dict[str, Any]:
     ref_be = open_model(path)
-    ref_data = prepare(dataset, ref_be, progress=progress)
-    if len(ref_data["y"]) != len(pred) or not np.array_equal(ref_data["y"], data["y"]):
-        raise ModelError(f"{path}: the reference model scores a different set of samples (labels or "
-                         "preprocessing differ); compare artefacts of the same model")
-    ref_pred = predict(ref_be, ref_data["x"], _max_batch(ref_be, batch_size)).argmax(axis=1)
+    try:
+        ref_data = prepare(dataset, ref_be, progress=progress)
+        if len(ref_data["y"]) != len(pred) or not np.array_equal(ref_data["y"], data["y"]):
+            raise ModelError(f"{path}: the reference model scores a different set of samples (labels or "
+                             "preprocessing differ); compare artefacts of the same model")
+        ref_pred = predict(ref_be, ref_data["x"], _max_batch(ref_be, batch_size)).argmax(axis=1)
+    finally:
+        close_backend(ref_be)
     return {"model": str(path), "backend": ref_be.name, "accuracy": metrics.accuracy(ref_data["y"], ref_pred),
             "agreement": metrics.agreement(pred, ref_pred)}
 

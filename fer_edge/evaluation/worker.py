@@ -99,6 +99,9 @@ def measure(job: PathJob, rss_method: str = "in-process") -> PathResult:
     except Exception as exc:  # noqa: BLE001 - info() is diagnostics only
         res.backend_info = {"error": str(exc)}
     res.peak_rss_mb = peak_rss_mb()
+    close = getattr(be, "close", None)
+    if callable(close):
+        close()
     return res
 
 
