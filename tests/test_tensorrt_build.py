@@ -363,7 +363,7 @@ def test_progress_monitor_where_it_exists(monkeypatch, fp32, tmp_path, gen, used
 
 
 def test_ctrl_c_during_build_cancels_it(monkeypatch, fp32, tmp_path):
-    import fer_edge.runtime.tensorrt.builder as builder_mod
+    import fer_edge.runtime.tensorrt.build as builder_mod
     from fer_edge.runtime.tensorrt.progress import make_progress_monitor
 
     trt = install_fakes(monkeypatch, "10")
@@ -378,3 +378,19 @@ def test_ctrl_c_during_build_cancels_it(monkeypatch, fp32, tmp_path):
         build_engine(fp32, tmp_path / "e.engine", BuildOptions())
     assert "build cancelled by the progress monitor" in trt.errors
     assert not (tmp_path / "e.engine").exists()
+
+
+def test_keyword_api_as_other_stages_call_it(monkeypatch, qdq, tmp_path):
+    """The pipeline passes the config's build fields as keywords; results serialise to JSON."""
+    from fer_edge.runtime.tensorrt import trtexec_command
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    line = trtexec_command(qdq, tmp_path / "m.engine", precision="best", batch=[1, 4, 16], workspace_mb=128)
+    assert "--maxShapes=input:16x1x16x16" in line and "--memPoolSize=workspace:128M" in line
+    assert "--int8 --fp16" in trtexec_command(qdq, tmp_path / "m.engine", trt_version="8.6")
+    install_fakes(monkeypatch, "10")
+    res = build_engine(qdq, tmp_path / "m.engine", precision="best", batch=[1, 4, 16], workspace_mb=128)
+    summary = json.loads(json.dumps(res.to_dict()))
+    assert summary["precision"] == "int8" and summary["profile"]["input"]["max"] == [16, 1, 16, 16]
+    res = build_engine(qdq, tmp_path / "m.engine", BuildOptions(batch=(2,)), workspace_mb=64)   # options + override
+    assert res.plan.shapes()[0][0] == 2 and res.plan.workspace_mb == 64

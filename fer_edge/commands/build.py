@@ -67,35 +67,12 @@ def _options(args: argparse.Namespace):
 
 
 def _print_trtexec(args: argparse.Namespace, opts, out: Path) -> int:
-    from fer_edge.runtime.errors import BackendUnavailable
-    from fer_edge.runtime.tensorrt import (
-        Capabilities,
-        format_command,
-        import_tensorrt,
-        make_plan,
-        read_onnx_model,
-        trtexec_command,
-    )
+    from fer_edge.runtime.tensorrt import trtexec_command
 
-    if args.trt_version:
-        caps = Capabilities.assumed_for(args.trt_version)
-    else:
-        try:
-            caps = Capabilities.detect(import_tensorrt())
-        except BackendUnavailable:
-            caps = Capabilities.assumed_for("10.3")
-            log.info("TensorRT is not installed here; printing for TensorRT 10.3 (JetPack 6.1/6.2) — "
-                     "pass --trt-version 8.6 or 11 for another device")
-    model = read_onnx_model(args.model)
-    plan = make_plan(opts, caps, model)
-    for note in plan.notes:
-        log.info("%s", note)
-    for warning in plan.warnings:
-        log.warning("%s", warning)
-    log.info("trtexec for TensorRT %s (%s), to run on the device. Its engine has no fer-edge sidecar, so "
-             "`fer-edge run` will not load it: use `fer-edge build` where TensorRT's Python bindings exist",
-             caps.version, caps.generation)
-    print(format_command(trtexec_command(model.path, out, plan, caps)))
+    line = trtexec_command(args.model, out, opts, trt_version=args.trt_version)
+    log.info("run it on the device. Its engine has no fer-edge sidecar, so `fer-edge run` will not load it: "
+             "use `fer-edge build` where TensorRT's Python bindings exist")
+    print(line)
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Build a TensorRT engine from a fer-edge ONNX model, on the device that will run it.
+"""Build a TensorRT engine from a fer-edge ONNX model, on the device that will run it (or print the trtexec line).
+
+The two entry points other stages call: :func:`build_engine` and :func:`trtexec_command`. Both take
+a :class:`BuildOptions` or its fields as keywords (``precision="best", batch=[1, 8, 32]``).
 
 The flow Polygraphy and trtexec follow: parse the ONNX into a network, configure the builder from a
 :class:`~fer_edge.runtime.tensorrt.plan.BuildPlan` (flags, one optimization profile, workspace,
@@ -8,14 +11,15 @@ module only applies it, and logs each step so a failed build on a Jetson says wh
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from fer_edge.runtime.atomic import atomic_write
-from fer_edge.runtime.errors import ModelError
+from fer_edge.runtime.errors import BackendUnavailable, ModelError
 from fer_edge.runtime.manifest import Manifest, sha256_bytes, write_manifest
 
 from .calib_cache import check_calibration_cache, make_calibrator
@@ -24,6 +28,7 @@ from .onnx_model import OnnxModelInfo, read_onnx_model
 from .plan import BuildOptions, BuildPlan, make_plan
 from .progress import make_progress_monitor
 from .sidecar import DeviceInfo, detect_device, engine_manifest
+from .trtexec import format_command, trtexec_argv
 
 log = logging.getLogger("fer_edge.build")
 
@@ -38,6 +43,22 @@ class BuildResult:
     seconds: float
     size_bytes: int
     dla_gpu_layers: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready summary for reports (the full record is the engine's sidecar)."""
+        extra = self.manifest.extra
+        return {"engine": str(self.engine), "manifest": f"{self.engine}.json", "size_bytes": self.size_bytes,
+                "seconds": round(self.seconds, 3), "precision": self.plan.precision,
+                "tensorrt_version": extra.get("tensorrt_version"), "device": extra.get("device"),
+                "profile": extra.get("profile"), "builder_flags": list(self.plan.builder_flags),
+                "network_flags": list(self.plan.network_flags), "dla_gpu_layers": list(self.dla_gpu_layers),
+                "warnings": list(self.plan.warnings), "notes": list(self.plan.notes)}
+
+
+def _resolve_options(options: Optional[BuildOptions], overrides: Dict[str, Any]) -> BuildOptions:
+    if options is None:
+        return BuildOptions(**overrides)
+    return dataclasses.replace(options, **overrides) if overrides else options
 
 
 def _flags_value(enum: Any, names) -> int:
@@ -110,13 +131,15 @@ def _warn_slow_precision(builder: Any, caps: Capabilities, plan: BuildPlan) -> N
             log.warning("%s requested but this GPU has no fast %s; the engine may be slower than FP32", flag, flag)
 
 
-def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], options: BuildOptions,
-                 trt: Any = None, device: Optional[DeviceInfo] = None) -> BuildResult:
+def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], options: Optional[BuildOptions] = None,
+                 *, trt: Any = None, device: Optional[DeviceInfo] = None, **overrides: Any) -> BuildResult:
     """Build ``out_path`` (engine bytes only) and ``out_path.json`` (manifest) from a fer-edge ONNX model.
 
-    ``trt`` defaults to ``import tensorrt`` (tests pass a fake); ``device`` to the current CUDA device.
-    Raises :class:`ModelError`/:class:`DataError` for a refusal, :class:`BackendUnavailable` without TensorRT.
+    ``options`` and/or keyword fields of :class:`BuildOptions`; ``trt`` defaults to ``import tensorrt``
+    (tests pass a fake); ``device`` to the current CUDA device. Raises :class:`ModelError` /
+    :class:`DataError` for a refusal, :class:`BackendUnavailable` without TensorRT.
     """
+    options = _resolve_options(options, overrides)
     trt = trt if trt is not None else import_tensorrt()
     caps = Capabilities.detect(trt)
     model = read_onnx_model(model_path)
@@ -193,3 +216,29 @@ def build_engine(model_path: Union[str, Path], out_path: Union[str, Path], optio
     log.info("built %s (%.2f MB) in %.1f s; sidecar %s.json", out, len(engine_bytes) / 1e6, seconds, out.name)
     return BuildResult(engine=out, manifest=manifest, plan=plan, seconds=seconds, size_bytes=len(engine_bytes),
                        dla_gpu_layers=gpu_layers)
+
+
+def trtexec_command(model_path: Union[str, Path], out_path: Union[str, Path],
+                    options: Optional[BuildOptions] = None, *, trt_version: Optional[str] = None, trt: Any = None,
+                    **overrides: Any) -> str:
+    """The ``trtexec`` line equivalent to :func:`build_engine` (same plan, same refusals); needs no TensorRT.
+
+    Targets ``trt_version`` when given, else the installed (or passed) TensorRT, else 10.3 (JetPack 6.1/6.2).
+    """
+    options = _resolve_options(options, overrides)
+    if trt_version:
+        caps = Capabilities.assumed_for(trt_version)
+    else:
+        try:
+            caps = Capabilities.detect(trt if trt is not None else import_tensorrt())
+        except BackendUnavailable:
+            caps = Capabilities.assumed_for("10.3")
+            log.info("TensorRT is not installed here; trtexec line for TensorRT 10.3 (JetPack 6.1/6.2) — "
+                     "pass --trt-version 8.6 or 11 for another device")
+    model = read_onnx_model(model_path)
+    plan = make_plan(options, caps, model)
+    for note in plan.notes:
+        log.info("%s", note)
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    return format_command(trtexec_argv(model.path, out_path, plan, caps))

@@ -22,7 +22,7 @@ def _shape(s) -> str:
     return "x".join(str(d) for d in s)
 
 
-def trtexec_command(model: Union[str, Path], out: Union[str, Path], plan: BuildPlan, caps: Capabilities,
+def trtexec_argv(model: Union[str, Path], out: Union[str, Path], plan: BuildPlan, caps: Capabilities,
                     trtexec: str = "trtexec") -> List[str]:
     """The argv of the ``trtexec`` run equivalent to building ``plan`` with TensorRT ``caps``."""
     cmd = [trtexec, f"--onnx={model}", f"--saveEngine={out}"]
