@@ -394,3 +394,11 @@ def test_keyword_api_as_other_stages_call_it(monkeypatch, qdq, tmp_path):
     assert summary["precision"] == "int8" and summary["profile"]["input"]["max"] == [16, 1, 16, 16]
     res = build_engine(qdq, tmp_path / "m.engine", BuildOptions(batch=(2,)), workspace_mb=64)   # options + override
     assert res.plan.shapes()[0][0] == 2 and res.plan.workspace_mb == 64
+
+
+def test_fixed_batch_onnx_needs_matching_batch(monkeypatch, tmp_path):
+    install_fakes(monkeypatch, "10")
+    static = make_model(tmp_path / "static.onnx", batch=1)
+    with pytest.raises(ModelError, match="fixed batch of 1; pass --batch 1"):
+        build_engine(static, tmp_path / "s.engine", BuildOptions(batch=(1, 8, 32)))
+    assert build_engine(static, tmp_path / "s.engine", BuildOptions(batch=(1,))).plan.shapes()[2][0] == 1

@@ -88,6 +88,10 @@ def _check_input(network: Any, plan: BuildPlan, model: OnnxModelInfo) -> None:
     if len(dims) != len(want) or any(d not in (-1, w) for d, w in zip(dims[1:], want[1:])):
         raise ModelError(f"{model.path}: input {plan.input_name!r} has shape {dims}, but its contract says "
                          f"N×{'×'.join(map(str, want[1:]))}; re-export the model")
+    batches = {shape[0] for shape in plan.shapes()}
+    if dims[0] != -1 and batches != {dims[0]}:
+        raise ModelError(f"{model.path}: the ONNX has a fixed batch of {dims[0]}; pass --batch {dims[0]} or "
+                         "re-export it with a dynamic batch (`fer-edge export` does by default)")
 
 
 def _configure_dla(trt: Any, builder: Any, network: Any, config: Any, plan: BuildPlan) -> List[str]:

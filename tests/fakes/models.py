@@ -14,7 +14,7 @@ SPEC = PreprocessSpec(size=16, colour="gray", mean=(0.5,), std=(0.25,))
 
 
 def make_model(path: Path, qdq: bool = False, spec: PreprocessSpec = SPEC, seed: int = 0,
-               manifest: bool = True, contract: bool = True) -> Path:
+               manifest: bool = True, contract: bool = True, batch: object = "N") -> Path:
     """``input`` N×C×S×S → Flatten → Gemm → ``logits`` → Softmax → ``probs`` (+ Q/DQ on the input if asked)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -37,9 +37,9 @@ def make_model(path: Path, qdq: bool = False, spec: PreprocessSpec = SPEC, seed:
               helper.make_node("Gemm", ["flat", "W", "B"], [OUTPUT_LOGITS], name="fc"),
               helper.make_node("Softmax", [OUTPUT_LOGITS], [OUTPUT_PROBS], name="softmax", axis=1)]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", c, s, s])],
-        [helper.make_tensor_value_info(OUTPUT_LOGITS, TensorProto.FLOAT, ["N", k]),
-         helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["N", k])], inits)
+        nodes, "tiny", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [batch, c, s, s])],
+        [helper.make_tensor_value_info(OUTPUT_LOGITS, TensorProto.FLOAT, [batch, k]),
+         helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, [batch, k])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     precision = "int8" if qdq else "fp32"
