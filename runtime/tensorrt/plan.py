@@ -148,6 +148,9 @@ def make_plan(opts: BuildOptions, caps: Capabilities, model: OnnxModelInfo) -> B
         builder_flags: List[str] = []
         strongly_typed = True
         precision = "int8" if model.qdq else "fp32"
+        if not model.qdq:
+            notes.append(f"TensorRT {caps.version}: precision follows the ONNX types, so this FP32 model builds an "
+                         "FP32 engine; build the Q/DQ model from `fer-edge calibrate` for INT8")
     else:
         if dla and model.qdq:
             _refuse(f"{model.path} is a Q/DQ model, which DLA cannot run; pass the FP32 ONNX from "
@@ -167,6 +170,8 @@ def make_plan(opts: BuildOptions, caps: Capabilities, model: OnnxModelInfo) -> B
                 _refuse("--calib-cache needs a weakly typed build; drop --strongly-typed")
             network_flags = ("STRONGLY_TYPED",)
             builder_flags, precision, needs_calib = [], ("int8" if model.qdq else "fp32"), False
+            if not model.qdq:
+                notes.append("strongly typed: precision follows the ONNX types, so this FP32 model builds FP32")
         else:
             network_flags = ("EXPLICIT_BATCH",) if caps.explicit_batch_flag and not caps.strongly_typed_flag else ()
             builder_flags, precision, needs_calib = _precision_flags(opts, model, notes)
