@@ -15,3 +15,5 @@ class CalibrateConfig:
     eval: Optional[str] = None
     compare_source: Optional[str] = None
     trt_version: str = "10.3.0"
+    max_fallback_layers: int = 16  # the accuracy gate keeps at most this many layers in float
+    seed: int = 0  # which images are picked when a folder holds more than num_images

@@ -38,25 +38,17 @@ def walk_folder(root: Union[str, Path], labels: Sequence[str] = LABELS, name: st
 
 
 def load_folder(root: Union[str, Path], labels: Sequence[str] = LABELS, name: str = "") -> FaceDataset:
-    """The data engineer's ``load_dataset`` when it recognises ``root``, else :func:`walk_folder`."""
+    """The data engineer's ``load_dataset`` (any supported layout, labels in the model's order), else
+    :func:`walk_folder` for what it does not recognise."""
     try:
         from fer_edge.train.data.loaders import load_dataset
     except ImportError:
         return walk_folder(root, labels, name)
     try:
-        ds = load_dataset(root, fmt="auto")
-    except (DataError, TypeError, ValueError, NotImplementedError) as exc:
-        log.debug("%s: load_dataset did not recognise it (%s); reading it as a plain folder", root, exc)
+        return load_dataset(root, fmt="auto", labels=tuple(labels), name=name or None)
+    except DataError as exc:
+        log.debug("%s: load_dataset did not take it (%s); reading it as a plain folder", root, exc)
         return walk_folder(root, labels, name)
-    if not isinstance(ds, FaceDataset) or not len(ds):
-        return walk_folder(root, labels, name)
-    if tuple(ds.labels) != tuple(labels) and ds.labelled:
-        # Re-index labels into the model's order so metrics compare like with like.
-        remap = [label_index(lab, labels) for lab in ds.labels]
-        recs = [FaceRecord(**{**r.__dict__, "label": (-1 if r.label < 0 or remap[r.label] is None
-                                                      else remap[r.label])}) for r in ds.records]
-        ds = FaceDataset(ds.root, recs, tuple(labels), ds.name, list(ds.skipped))
-    return ds
 
 
 def dataset_arrays(ds: FaceDataset, spec: PreprocessSpec, limit: Optional[int] = None,

@@ -1,0 +1,123 @@
+"""Calibration and evaluation images: real target faces through the one ``preprocess``, with refusals.
+
+INT8 ranges are only as good as the images they were measured on, so this module refuses rather
+than guesses: no images, a folder whose images all fail to decode or preprocess, or fewer usable
+images than ``min_images`` each stop calibration with a :class:`DataError` that says what to do.
+Nothing here ever generates inputs. With ``detect=True`` the images are full camera frames and
+faces are cut with the runtime's detector and crop policy (``detect_and_crop``), exactly as the
+runtime will cut them. Imports numpy/OpenCV only.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Union
+
+import cv2
+import numpy as np
+
+from fer_edge.export.images import dataset_arrays, list_hash, load_folder
+from fer_edge.runtime.contract import Contract, preprocess
+from fer_edge.runtime.errors import ConfigError, DataError
+from fer_edge.train.data.dataset import FaceDataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImageSet:
+    """Preprocessed inputs with where they came from; ``labels`` is -1 where unknown."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    paths: List[str]
+    skipped: List[str] = field(default_factory=list)
+    found: int = 0
+    source: str = ""
+
+    @property
+    def list_hash(self) -> str:
+        return list_hash(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def _pick(n_total: int, n: int, seed: int) -> List[int]:
+    """A reproducible spread-out subset (seeded shuffle, then sorted) so a huge dump is not just its first clip."""
+    if n >= n_total:
+        return list(range(n_total))
+    return sorted(np.random.default_rng(seed).permutation(n_total)[:n].tolist())
+
+
+def _detect_arrays(ds: FaceDataset, contract: Contract, limit: int) -> ImageSet:
+    """Full frames → largest face per frame through the runtime's detector and ``crop_face``."""
+    from fer_edge.runtime.crop import CropPolicy
+    from fer_edge.runtime.detect import detect_and_crop, make_detector
+
+    policy = CropPolicy.from_dict(contract.crop) if contract.crop else CropPolicy()
+    detector = make_detector(policy)
+    counters: Counter = Counter()
+    xs, paths, skipped = [], [], []
+    for rec in ds.records:
+        if len(xs) >= limit:
+            break
+        try:
+            frame = ds.load_image(rec)
+            faces = detect_and_crop(frame, detector, policy, counters)
+            if not faces:
+                raise ValueError("no face detected")
+            xs.append(preprocess(faces[0][1], contract.preprocess))
+            paths.append(rec.path)
+        except (ValueError, DataError, cv2.error) as exc:
+            skipped.append(f"{rec.path} — {exc}")
+    x = np.stack(xs) if xs else np.zeros((0, *contract.preprocess.input_shape), np.float32)
+    return ImageSet(x, np.full(len(xs), -1, np.int64), paths, skipped)
+
+
+def load_images(folder: Union[str, Path], contract: Contract, num_images: int, min_images: int,
+                detect: bool = False, labelled: bool = False, seed: int = 0, role: str = "calibration") -> ImageSet:
+    """Up to ``num_images`` usable faces from ``folder``; refuse empty, unusable and too-small sets.
+
+    ``labelled=True`` (the accuracy gate's set) keeps only images whose folder names a class.
+    """
+    if num_images < 1 or min_images < 0:
+        raise ConfigError(f"{role}: num_images ({num_images}) must be >= 1 and min_images ({min_images}) >= 0")
+    if min_images > num_images:
+        raise ConfigError(f"{role}: min_images {min_images} is more than num_images {num_images}; "
+                          "raise --num-images or lower --min-images")
+    folder = Path(folder)
+    if not folder.exists():
+        raise DataError(f"{role} images: {folder} does not exist")
+    ds = load_folder(folder, contract.labels)
+    unreadable = [str(sk) for sk in ds.skipped]  # files the loader already refused while listing
+    if labelled:
+        ds = ds.subset([i for i, r in enumerate(ds.records) if r.label >= 0])
+    found = len(ds) + len(unreadable)
+    if found == 0:
+        what = "labelled images (class-named folders such as happy/, sad/)" if labelled else "images"
+        raise DataError(f"{role} images: no {what} found in {folder}; give a folder of face crops from the "
+                        "deployment camera")
+    ds = ds.subset(_pick(len(ds), num_images if not detect else len(ds), seed))
+    if detect:
+        result = _detect_arrays(ds, contract, num_images)
+    else:
+        x, y, paths, skipped = dataset_arrays(ds, contract.preprocess, progress=len(ds) > 200)
+        result = ImageSet(x, y, paths, skipped)
+    result.found, result.source = found, str(folder)
+    result.skipped = unreadable + result.skipped
+    if len(result) == 0:
+        first = f" (first: {result.skipped[0]})" if result.skipped else ""
+        raise DataError(f"{role} images: all {len(result.skipped)} images in {folder} failed to "
+                        f"{'yield a face' if detect else 'decode or preprocess'}{first}; check the folder")
+    if len(result) < min_images:
+        raise DataError(f"{role} images: only {len(result)} usable image(s) in {folder} ({len(result.skipped)} "
+                        f"skipped) but at least {min_images} are needed for reliable INT8 ranges; add more "
+                        "deployment-camera faces or lower --min-images")
+    if result.skipped:
+        log.warning("%s: %d image(s) skipped, e.g. %s", folder, len(result.skipped), result.skipped[0])
+    log.info("%s images: %d usable of %d found in %s (list sha256 %s…)", role, len(result), found, folder,
+             result.list_hash[:12])
+    return result

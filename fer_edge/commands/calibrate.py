@@ -1,0 +1,62 @@
+"""``fer-edge calibrate``: FP32 ONNX → INT8 Q/DQ ONNX calibrated on target-domain faces, with an accuracy gate.
+
+  fer-edge calibrate --model model.onnx --images data/target/unlabelled --out model.int8.onnx
+  fer-edge calibrate --model model.onnx --images cabin_frames/ --detect --eval data/target/test \\
+      --max-drop 0.5 --compare-source data/source/train
+
+Writes model.int8.onnx (+ .json manifest), model.int8.cache (TensorRT calibration cache) and the
+report model.int8.json / model.int8.md. With --eval, an INT8 model that loses more than --max-drop
+accuracy points even after keeping the most sensitive layers in float is NOT written (exit 1).
+"""
+from __future__ import annotations
+
+import argparse
+
+from fer_edge.cli import add_config_arguments, load_args_config
+
+HELP = "quantize an ONNX model to INT8 (Q/DQ) on target images; TensorRT cache; accuracy gate"
+DESCRIPTION = __doc__
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--model", required=True, help="FP32 ONNX from `fer-edge export`")
+    p.add_argument("--images", required=True, metavar="DIR",
+                   help="unlabelled target-domain face crops (or frames with --detect)")
+    p.add_argument("--out", default=None, help="INT8 ONNX to write (default: <model>.int8.onnx)")
+    p.add_argument("--method", choices=("entropy", "minmax", "percentile"), default=None,
+                   help="range calibration (default: calibrate.method, entropy)")
+    p.add_argument("--num-images", type=int, default=None, help="use at most this many images (default 500)")
+    p.add_argument("--min-images", type=int, default=None, help="refuse fewer usable images (default 100)")
+    p.add_argument("--eval", default=None, metavar="LABELLED_DIR",
+                   help="labelled target faces (class-named folders) for the accuracy gate")
+    p.add_argument("--max-drop", type=float, default=None, help="allowed accuracy drop in points (default 1.0)")
+    p.add_argument("--detect", action="store_true", default=None,
+                   help="images are full frames: crop faces with the runtime's detector")
+    p.add_argument("--compare-source", default=None, metavar="SOURCE_DIR",
+                   help="also calibrate on source images and report both side by side")
+    p.add_argument("--trt-version", default=None, help="TensorRT version for the cache header (default 10.3.0)")
+
+
+def _pick(value, default):
+    return default if value is None else value
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fer_edge.calibration.quantize import calibrate
+
+    cfg = load_args_config(args).calibrate
+    model = Path(args.model)
+    out = args.out or str(model.with_name(model.stem + ".int8.onnx"))
+    result = calibrate(model, args.images, out, method=_pick(args.method, cfg.method),
+                       num_images=_pick(args.num_images, cfg.num_images),
+                       min_images=_pick(args.min_images, cfg.min_images), eval_data=_pick(args.eval, cfg.eval),
+                       max_drop=_pick(args.max_drop, cfg.max_drop), detect=bool(_pick(args.detect, cfg.detect)),
+                       compare_source=_pick(args.compare_source, cfg.compare_source),
+                       trt_version=_pick(args.trt_version, cfg.trt_version),
+                       max_fallback_layers=cfg.max_fallback_layers, seed=cfg.seed)
+    print(result.report_paths["markdown"].read_text(encoding="utf-8"))
+    print(f"wrote {result.path}, {result.cache_path.name} and {result.report_paths['json'].name}")
+    return 0
