@@ -200,3 +200,23 @@ def test_refuses_pickle_payload(tmp_path):
     _rehash(ck)
     with pytest.raises(ModelError, match="weights_only|code"):
         export_onnx(ck, tmp_path / "a.onnx")
+
+
+def test_every_training_method_exports_the_same_interface(tmp_path):
+    """Methods wrap the FerNet with discriminators/decoders; only ``inference_module()`` reaches ONNX."""
+    from fer_edge.train.config import TrainConfig
+    from fer_edge.train.methods import METHODS, build_method
+
+    interfaces = set()
+    for name in sorted(METHODS):
+        torch.manual_seed(0)
+        net = FerNet(ModelSpec(backbone="tiny", feature_dim=32, width=0.5))
+        method = build_method(name, TrainConfig(), net, LABELS, num_identities=4)
+        ck = tmp_path / f"{name}.pt"
+        save_checkpoint(ck, method.inference_module().eval(), LABELS, SPEC, CROP)
+        res = export_onnx(ck, tmp_path / f"{name}.onnx")
+        interfaces.add(repr(_interface(res.path)))
+        nodes = " ".join(n.name.lower() for n in onnx.load(str(res.path)).graph.node)
+        assert not any(t in nodes for t in TRAINING_ONLY), name
+        assert res.parity.passed, name
+    assert len(interfaces) == 1
