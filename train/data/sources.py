@@ -92,4 +92,9 @@ def load_split(cfg, role: str) -> Optional[FaceDataset]:
         domain = value[len(SYNTH_PREFIX):]
         path = ensure_synth(cfg, domain, role)
         return load_dataset(path, "synth", labels, cfg.data.contempt, name=f"{role}:{value}")
+    if cfg.data.detect and role.startswith("target"):  # footage: faces cut by cfg.crop, cached by content hash
+        from .faces import footage_dataset
+
+        return footage_dataset(value, cfg.crop, labels, cfg.data.contempt, cache_root=Path(cfg.data.root) / "faces",
+                               name=f"{role}:{Path(value).name}", workers=int(cfg.data.synth.workers))
     return load_dataset(value, cfg.data.format, labels, cfg.data.contempt, name=f"{role}:{Path(value).name}")
