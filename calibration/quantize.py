@@ -7,6 +7,7 @@ report, so a pipeline cannot ship it by accident.
 """
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -61,8 +62,9 @@ class CalibrationResult:
     seconds: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
-        d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items() if k != "report"}
+        """JSON-ready (paths as strings); the full report is in ``report`` / the report files."""
+        d = {k: v for k, v in asdict(self).items() if k != "report"}
+        return json.loads(json.dumps(d, default=str))
 
 
 def _fp32_contract(model: Path):
