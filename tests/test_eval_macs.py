@@ -42,7 +42,7 @@ def test_hand_computed_small_conv_net(tmp_path):
     onnx.save(small_net(), str(path))
     m = count_macs(path)
     assert m.by_op == {"Conv": 2304 + 576, "Gemm": 640, "MatMul": 30}
-    assert m.total == 3550 and m.uncounted == []
+    assert m.total == 3550 and m.uncounted == [] and m.grouped_conv == 576
     assert count_macs(small_net()).total == 3550   # a ModelProto works too (and is not modified)
 
 

@@ -27,6 +27,8 @@ class MacCount:
 
     total: int = 0
     by_op: Dict[str, int] = field(default_factory=dict)
+    #: MACs in grouped/depthwise convolutions: little weight reuse, far from GEMM speed on any engine.
+    grouped_conv: int = 0
     uncounted: List[str] = field(default_factory=list)
 
     @property
@@ -137,4 +139,6 @@ def count_macs(model_or_path: Union[str, Path, Any]) -> MacCount:
         elif macs:
             result.by_op[node.op_type] = result.by_op.get(node.op_type, 0) + macs
             result.total += macs
+            if node.op_type in CONV_OPS and int(_attr(node, "group", 1)) > 1:
+                result.grouped_conv += macs
     return result
