@@ -211,3 +211,52 @@ def range_summary(activation_scales: Dict[str, float], top: int = 5) -> Dict[str
     widest = sorted(amax.items(), key=lambda kv: -kv[1])[:top]
     return {"tensors": len(amax), "amax_min": float(vals.min()), "amax_median": float(np.median(vals)),
             "amax_max": float(vals.max()), "widest": [{"tensor": k, "amax": float(v)} for k, v in widest]}
+
+
+def ranges_cache_from_scales(scales: Dict[str, float], path: Union[str, os.PathLike]) -> Path:
+    """Write ORT's JSON range cache (MinMax) holding the symmetric ranges ±127·scale of ``scales``.
+
+    This is how a TensorRT calibration cache becomes a Q/DQ model again: ``quantize`` with
+    ``method="minmax"`` and this range cache reproduces each scale exactly (amax/127 round-trips).
+    """
+    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorData, TensorsData, save_tensors_data
+
+    data = {name: TensorData(lowest=np.float32(-127.0 * s), highest=np.float32(127.0 * s))
+            for name, s in scales.items()}
+    save_tensors_data(TensorsData(CalibrationMethod.MinMax, data), path)
+    return Path(path)
+
+
+def qdq_from_trt_cache(fp32_path: Union[str, os.PathLike], cache_path: Union[str, os.PathLike],
+                       out_path: Union[str, os.PathLike], nodes_to_exclude: Sequence[str] = ()) -> Path:
+    """A Q/DQ model whose activation scales are those of a TensorRT calibration cache (weights per channel)."""
+    import tempfile
+
+    from .cache import read_cache
+
+    _, _, scales = read_cache(cache_path)
+    with tempfile.TemporaryDirectory(prefix="fer-edge-cache-") as tmp:
+        pre = pre_process(fp32_path, Path(tmp) / "pre.onnx")
+        exclude = list(nodes_to_exclude) + [n for n in unranged_nodes(onnx.load(str(pre)), scales)
+                                            if n not in nodes_to_exclude]
+        ranges = ranges_cache_from_scales(scales, Path(tmp) / "ranges.json")
+        quantize(pre, out_path, "minmax", ranges, nodes_to_exclude=exclude)
+    return Path(out_path)
+
+
+def unranged_nodes(model: onnx.ModelProto, scales: Dict[str, float]) -> List[str]:
+    """Quantizable nodes touching an activation the cache has no scale for: a cache written after the
+    accuracy gate omits the tensors of layers kept in float, so those layers stay float here too."""
+    inits = {i.name for i in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    no_out_q = set(extra_options("minmax")["OpTypesToExcludeOutputQuantization"])
+    missing = []
+    for node in model.graph.node:
+        if node.op_type not in QUANT_OPS:
+            continue
+        acts = [t for t in node.input if t and t not in inits]
+        if node.op_type not in no_out_q:
+            acts += [t for t in node.output if t not in outputs]
+        if any(t not in scales for t in acts):
+            missing.append(node.name)
+    return missing

@@ -22,7 +22,7 @@ from fer_edge.calibration.cache import (
 )
 from fer_edge.calibration.gate import tv_distance
 from fer_edge.calibration.metrics import accuracy, evaluate, macro_f1
-from fer_edge.calibration.qdq import inspect_qdq
+from fer_edge.calibration.qdq import inspect_qdq, qdq_from_trt_cache
 from fer_edge.calibration.quantize import GateFailed, calibrate
 from fer_edge.export.images import synthetic_faces
 from fer_edge.export.onnx import export_onnx
@@ -144,13 +144,17 @@ def test_report_and_source_comparison(plain):
 
 
 def test_trt_cache_roundtrip(plain, tmp_path):
-    _, _, res = plain
+    _, model, res = plain
     scales = inspect_qdq(onnx.load(str(res.path))).activation_scales
     version, calibrator, back = read_cache(res.cache_path)
     assert (version, calibrator) == (100300, "EntropyCalibration2")
     assert set(back) == set(scales)
     for k, v in scales.items():
         assert abs(back[k] - v) <= 1e-6 * abs(v)
+    # and back into a Q/DQ model: the cache's scales become the QuantizeLinear scales again
+    rebuilt = inspect_qdq(onnx.load(str(qdq_from_trt_cache(model, res.cache_path, tmp_path / "r.onnx"))))
+    assert set(rebuilt.activation_scales) == set(scales) and not rebuilt.problems
+    assert all(abs(rebuilt.activation_scales[k] - v) <= 1e-6 * v for k, v in scales.items())
     write_cache(tmp_path / "c.cache", {"a:b/c": 0.5, "x": 1 / 127}, "8.6.1")
     assert (tmp_path / "c.cache").read_text().splitlines() == ["TRT-8601-EntropyCalibration2", "a:b/c: 3f000000",
                                                                "x: 3c010204"]
@@ -204,6 +208,9 @@ def test_gate_keeps_the_outlier_layer_in_float(sensitive):
     assert res.excluded[0] in inspect_qdq(onnx.load(str(res.path))).float_nodes
     assert "/net/head/Gemm" in (root / "s.int8.md").read_text()
     assert read_manifest(res.path).extra["excluded"] == res.excluded
+    # the cache omits the float layer's tensors, so rebuilding Q/DQ from it keeps that layer float too
+    rebuilt = inspect_qdq(onnx.load(str(qdq_from_trt_cache(model, res.cache_path, root / "r.onnx"))))
+    assert res.excluded[0] in rebuilt.float_nodes
 
 
 def test_gate_failure_writes_no_model(sensitive):
