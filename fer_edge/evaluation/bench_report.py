@@ -25,7 +25,7 @@ def markdown(result: Any) -> str:
     m = result.machine
     lines: List[str] = [
         f"Command: `{result.command}`  ",
-        f"Machine: {m['cpu']['model']} ({m['cpu']['cores']} cores, {m['threads']} threads used), "
+        f"Machine: {m['cpu']['model']} ({m['cpu']['cores']} cores, {m['threads']} thread(s) per path), "
         f"onnxruntime {m['onnxruntime']}, torch {m['torch'] or '—'}, TensorRT {m['tensorrt'] or '—'}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in (m.get('load_avg') or []))}  ",
         f"Run: {result.created_at}, {result.settings.get('iters')} timed calls at batch 1 after "
