@@ -146,7 +146,8 @@ def load_footage(path: Any, contract: Contract, progress: bool = False) -> Foota
 
         frames = frames_from_paths()
     by_frame = {int(t.get("frame", k)): t for k, t in enumerate(truth)}
-    counters: Counter = Counter()
+    counters: Counter = Counter({k: 0 for k in ("frames", "true_faces", "missed", "false_detections",
+                                                "unreadable_frames")})
     xs: List[np.ndarray] = []
     recs: List[FaceRecord] = []
     skipped: List[Skip] = []
@@ -201,7 +202,7 @@ def _largest_face_per_frame(path: Path, contract: Contract, policy: Any) -> Foot
 
     ds = _loader()(str(path))
     detector = make_detector(policy)
-    counters: Counter = Counter()
+    counters: Counter = Counter({"frames": 0, "no_face": 0, "unreadable_frames": 0})
     mapping = {i: label_index(n, contract.labels) for i, n in enumerate(ds.labels)}
     xs, recs, skipped = [], [], list(ds.skipped)
     for rec in ds.records:
