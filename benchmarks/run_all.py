@@ -35,13 +35,23 @@ from fer_edge.runtime.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
-ORDER = ("data", "domain_gap", "train", "train_methods", "calibration", "int8", "runtime", "eval")
+ORDER = ("data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "calibration", "int8", "runtime",
+         "runtime_accuracy", "eval")
 TITLES = {"data": "Synthetic world and the domain gap", "domain_gap": "Synthetic world and the domain gap",
           "train": "Adaptation methods", "train_methods": "Adaptation methods",
+          "footage": "Faces from camera footage: recall and FPS", "faces_fps": "Faces from camera footage",
           "calibration": "INT8 calibration", "int8": "INT8 calibration", "runtime": "Runtime FPS and soak",
+          "runtime_accuracy": "Runtime accuracy on video",
           "eval": "Speed side by side: torch eager, ORT FP32, ORT INT8, TensorRT"}
-#: Scripts whose write-up is not ``docs/bench-<script>.md`` (the Makefile's bench-data / bench-train).
-SCRIPT_DOCS = {"domain_gap": "docs/bench-data.md", "train_methods": "docs/bench-train.md"}
+#: Per script: extra arguments and the write-up it produces (default: no arguments, docs/bench-<script>.md).
+#: ``{model}``/``{int8}`` stand for the main job's FP32/INT8 ONNX; a step whose model is missing is skipped.
+SCRIPTS = {
+    "domain_gap": ([], "docs/bench-data.md"),
+    "train_methods": ([], "docs/bench-train.md"),
+    "faces_fps": ([], "docs/bench-footage.md"),
+    "runtime_accuracy": (["--model", "{int8}"], "docs/bench-runtime.md"),
+}
+DEFAULT_INT8 = "runs/default/calibrate/model.int8.onnx"
 #: The main job's artefacts (``fer-edge pipeline`` / ``make demo`` layout).
 DEFAULT_MODEL = "runs/default/export/model.onnx"
 
@@ -94,11 +104,15 @@ def eval_step(root: Path, model: Optional[str], python: str) -> Step:
 def make_plan(root: Path, model: Optional[str] = None, python: str = sys.executable) -> Plan:
     """Every ``benchmarks/*.py`` script plus the eval step, in the preferred order."""
     plan = Plan(root)
+    models = {"{model}": model or DEFAULT_MODEL, "{int8}": DEFAULT_INT8}
     for script in sorted((root / "benchmarks").glob("*.py")):
         if script.name == Path(__file__).name or script.name.startswith("_"):
             continue
-        doc = SCRIPT_DOCS.get(script.stem, f"docs/bench-{script.stem}.md")
-        plan.steps.append(Step(script.stem, [python, f"benchmarks/{script.name}"], doc))
+        extra, doc = SCRIPTS.get(script.stem, ([], f"docs/bench-{script.stem}.md"))
+        args = [models.get(a, a) for a in extra]
+        missing = [a for a, t in zip(args, extra) if t in models and not (root / a).is_file()]
+        skip = f"no model at {missing[0]}: run `make demo` (or `fer-edge pipeline`) first" if missing else ""
+        plan.steps.append(Step(script.stem, [python, f"benchmarks/{script.name}", *args], doc, skip=skip))
     plan.steps.append(eval_step(root, model, python))
     plan.steps.sort(key=lambda s: _order_key(s.name))
     return plan

@@ -104,3 +104,22 @@ def test_latency_stats_and_peak():
     peak = measure_peak(size=64, reps=2)
     assert peak.fp32_gmacs_per_s > 0 and peak.int8_gmacs_per_s > 0
     assert {r.engine for r in peak.runs.values()} == {"ort-MatMul", "numpy-blas", "ort-MatMulInteger"}
+
+
+def test_finds_int8_and_checkpoint_in_a_pipeline_run_folder(artefacts, tmp_path):
+    """runs/x/export/model.onnx, runs/x/calibrate/model.int8.onnx, runs/x/train/dann/best.pt."""
+    import shutil
+    from pathlib import Path
+
+    from fer_edge.evaluation.bench import default_int8, find_checkpoint
+
+    layout = {artefacts.onnx: "export/model.onnx", artefacts.int8: "calibrate/model.int8.onnx",
+              artefacts.checkpoint: "train/dann/best.pt"}
+    for src, rel in layout.items():
+        dst = tmp_path / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+        shutil.copy(Path(str(src) + ".json"), Path(str(dst) + ".json"))
+    model = tmp_path / "export" / "model.onnx"
+    assert default_int8(model) == (tmp_path / "calibrate" / "model.int8.onnx").resolve()
+    assert find_checkpoint(model) == (tmp_path / "train" / "dann" / "best.pt").resolve()

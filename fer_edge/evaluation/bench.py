@@ -66,25 +66,43 @@ def machine_info(threads: Optional[int]) -> Dict[str, Any]:
             "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 
+def _nearby(onnx_path: Path, pattern: str) -> List[Path]:
+    """Files matching ``pattern`` beside the model, in its parent folder, and under that (a run folder)."""
+    here, run = onnx_path.parent, onnx_path.parent.parent
+    seen: Dict[Path, None] = {}
+    for cand in [*here.glob(pattern), *run.glob(pattern), *run.glob(f"*/{pattern}"), *run.glob(f"*/*/{pattern}")]:
+        if cand.is_file() and cand.resolve() != onnx_path.resolve():
+            seen.setdefault(cand.resolve(), None)
+    return list(seen)
+
+
 def find_checkpoint(onnx_path: Path) -> Optional[Path]:
-    """The checkpoint an ONNX was exported from, when it sits nearby (matched by the manifest's sha256)."""
+    """The checkpoint an ONNX was exported from, found nearby by the sha256 its manifest records."""
     try:
         want = read_manifest(onnx_path).inputs.get("checkpoint")
     except Exception:  # noqa: BLE001 - no sidecar: nothing to match on
         return None
     if not want:
         return None
-    for folder in (onnx_path.parent, onnx_path.parent.parent):
-        for cand in sorted(folder.glob("*.pt")):
-            if sha256_file(cand) == want:
-                return cand
+    for cand in _nearby(onnx_path, "*.pt"):
+        if sha256_file(cand) == want:
+            return cand
     return None
 
 
 def default_int8(onnx_path: Path) -> Optional[Path]:
-    """``model.onnx`` → ``model.int8.onnx`` when it exists (the name ``fer-edge calibrate`` writes)."""
+    """``model.int8.onnx`` beside the model, else a nearby INT8 whose manifest names this model as parent."""
     cand = onnx_path.with_name(onnx_path.stem + ".int8.onnx")
-    return cand if cand.is_file() else None
+    if cand.is_file():
+        return cand
+    want = sha256_file(onnx_path)
+    for cand in _nearby(onnx_path, "*.onnx"):
+        try:
+            if read_manifest(cand).inputs.get("fp32_onnx") == want:
+                return cand
+        except Exception:  # noqa: BLE001 - not a fer-edge artefact
+            continue
+    return None
 
 
 def plan_paths(compare: Sequence[str], model: PathLike, int8: PathLike, checkpoint: PathLike,
