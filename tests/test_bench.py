@@ -123,3 +123,21 @@ def test_finds_int8_and_checkpoint_in_a_pipeline_run_folder(artefacts, tmp_path)
     model = tmp_path / "export" / "model.onnx"
     assert default_int8(model) == (tmp_path / "calibrate" / "model.int8.onnx").resolve()
     assert find_checkpoint(model) == (tmp_path / "train" / "dann" / "best.pt").resolve()
+
+
+def test_trt_path_in_process_through_the_fakes(monkeypatch, tmp_path):
+    """The trt path opens the engine with the TensorRT backend (fake TensorRT + pycuda here)."""
+    from fakes.conftest_helpers import install_fakes
+    from fakes.models import make_model
+
+    from fer_edge.runtime.tensorrt import BuildOptions, build_engine
+
+    install_fakes(monkeypatch, "10")
+    model = make_model(tmp_path / "model.onnx")
+    build_engine(model, tmp_path / "model.engine", BuildOptions(batch=(1, 8, 32)))
+    res = run_bench(model=model, engine=tmp_path / "model.engine", compare=["ort-fp32", "trt"], isolate=False,
+                    **FAST)
+    trt = res.paths["trt"]
+    assert trt.status == "ok" and trt.backend_info["backend"] == "tensorrt"
+    assert trt.macs_per_image == res.paths["ort-fp32"].macs_per_image > 0    # counted from the FP32 ONNX
+    assert res.ratios["trt_vs_torch_latency_b1"] is None                       # torch not requested

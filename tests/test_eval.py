@@ -119,3 +119,23 @@ def test_eval_detect_on_scene_frames_with_truth(artefacts, tmp_path):
     assert d["detected"] == res.n > 0 and d["detected"] + d["missed"] == n_true
     assert sum(map(sum, res.confusion)) == res.n
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["detection"] == d
+
+
+def test_eval_engine_through_the_tensorrt_backend(monkeypatch, dataset, tmp_path):
+    """An engine is evaluated by the TensorRT backend (fake TensorRT + pycuda from the TRT tests), chunked to
+    the engine profile's largest batch, and scores exactly like the ONNX it was built from."""
+    from fakes.conftest_helpers import install_fakes
+    from fakes.models import make_model
+
+    from fer_edge.runtime.tensorrt import BuildOptions, build_engine
+
+    trt = install_fakes(monkeypatch, "10")
+    model = make_model(tmp_path / "model.onnx")
+    engine = tmp_path / "model.engine"
+    build_engine(model, engine, BuildOptions(batch=(1, 4, 8)))
+    on_trt = evaluate(engine, dataset, out_dir=tmp_path / "trt", batch_size=64)
+    on_ort = evaluate(model, dataset)
+    assert on_trt.backend == "tensorrt" and on_trt.confusion == on_ort.confusion and on_trt.n == 21
+    shapes = [d for n, d in trt.calls if n == "IExecutionContext.set_input_shape"]
+    assert shapes and max(s[1][0] for s in shapes) <= 8
+    assert json.loads((tmp_path / "trt" / "metrics.json").read_text())["backend"] == "tensorrt"
