@@ -139,3 +139,18 @@ def test_eval_engine_through_the_tensorrt_backend(monkeypatch, dataset, tmp_path
     shapes = [d for n, d in trt.calls if n == "IExecutionContext.set_input_shape"]
     assert shapes and max(s[1][0] for s in shapes) <= 8
     assert json.loads((tmp_path / "trt" / "metrics.json").read_text())["backend"] == "tensorrt"
+
+
+def test_eval_of_an_onnx_never_imports_torch(artefacts, dataset, tmp_path):
+    """A device may have ONNX Runtime and no torch: evaluating an ONNX must not need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, json; from fer_edge.evaluation.evaluate import evaluate; "
+            "from fer_edge.train.data.dataset import FaceDataset, FaceRecord; "
+            f"ds = FaceDataset({str(dataset.root)!r}, [FaceRecord(p, 0) for p in sys.argv[2:]], ('happy',)); "
+            "r = evaluate(sys.argv[1], ds); print(json.dumps({'n': r.n, 'torch': 'torch' in sys.modules}))")
+    paths = [r.path for r in dataset.records[:4]]
+    out = subprocess.run([sys.executable, "-c", code, str(artefacts.onnx), *paths], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip().splitlines()[-1]
+    assert json.loads(out) == {"n": 4, "torch": False}
