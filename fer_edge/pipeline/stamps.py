@@ -58,17 +58,24 @@ def stamp_is_fresh(stage_dir: Path, inputs_hash: str) -> Optional[Stamp]:
     if st is None or st.inputs_hash != inputs_hash:
         return None
     for rel, digest in st.outputs.items():
-        f = stage_dir.parent / rel
+        f = Path(rel) if Path(rel).is_absolute() else stage_dir.parent / rel
         if not f.is_file() or sha256_file(f) != digest:
             return None
     return st
 
 
+def _key(path: Path, root: Path) -> str:
+    """Outputs inside the run folder are recorded relative to it (the folder can move); others absolutely."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
 def write_stamp(stage_dir: Path, stage: str, inputs_hash: str, outputs: List[Path], result: Dict[str, Any],
                 seconds: float, status: str = "done") -> Stamp:
     root = stage_dir.parent
-    st = Stamp(stage=stage, inputs_hash=inputs_hash,
-               outputs={str(Path(o).resolve().relative_to(root.resolve())): sha256_file(o) for o in outputs},
+    st = Stamp(stage=stage, inputs_hash=inputs_hash, outputs={_key(Path(o), root): sha256_file(o) for o in outputs},
                result=result, seconds=round(seconds, 2), status=status)
     atomic_write(stamp_path(stage_dir), st.to_json())
     return st

@@ -1,0 +1,114 @@
+"""The main job on the ci config: every stage's outputs, the report's numbers, and resume after a kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fer_edge.pipeline.main import select_across_methods
+from fer_edge.pipeline.stamps import read_stamp
+
+STAGES = ("synth", "train", "export", "calibrate", "build", "eval", "bench", "run", "report")
+
+
+def _cmd(out: Path, data: Path, *extra: str):
+    return [sys.executable, "-m", "fer_edge.cli", "-q", "pipeline", "--config", "ci", "--out", str(out),
+            "--no-progress", "--set", f"data.root={data}", *extra]
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    out, data = root / "run", root / "data"
+    proc = subprocess.run(_cmd(out, data), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, data, proc.stdout
+
+
+def test_every_stage_leaves_its_outputs(ci_run):
+    out, _, stdout = ci_run
+    for stage in STAGES:
+        st = read_stamp(out / stage)
+        assert st is not None, f"{stage} left no stamp"
+        for rel in st.outputs:
+            p = Path(rel) if Path(rel).is_absolute() else out / rel
+            assert p.is_file(), f"{stage}: {rel} missing"
+    assert read_stamp(out / "build").status == "skipped"  # no TensorRT in CI
+    assert "trtexec" in read_stamp(out / "build").result["trtexec"]
+    for f in ("export/model.onnx", "export/model.onnx.json", "calibrate/model.int8.onnx", "run/results.jsonl",
+              "bench/bench.json", "report.html", "report.md", "train/source_only/summary.json"):
+        assert (out / f).is_file(), f
+    assert "report:" in stdout
+
+
+def test_report_numbers_equal_stage_outputs(ci_run):
+    out, _, _ = ci_run
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    for title in ("Source-only vs adapted vs oracle", "FP32 vs INT8", "Latency and throughput",
+                  "The runtime on the cabin video", "TensorRT engine"):
+        assert title in md and title in html
+    assert html.count("data:image/png;base64,") >= 6  # curves, PCA, confusion, per-class, histogram, frames
+    for method_dir in (out / "train").iterdir():
+        if not (method_dir / "summary.json").is_file():
+            continue
+        s = json.loads((method_dir / "summary.json").read_text())
+        assert f"{100 * s['target_test_accuracy']:.1f} %" in md, method_dir.name
+        assert f"{100 * s['target_test_macro_f1']:.1f} %" in md, method_dir.name
+    for metrics in (out / "eval").glob("*/metrics.json"):
+        m = json.loads(metrics.read_text())
+        assert f"{100 * m['accuracy']:.1f} %" in md, metrics
+    run = json.loads((out / "run" / "summary.json").read_text())
+    assert f"{run['frames']} frames" in md
+    bench = json.loads((out / "bench" / "bench.json").read_text())
+    p50 = bench["paths"]["ort-fp32"]["latency"]["p50_ms"]
+    assert f"{p50:.4g}" in md
+
+
+def test_rerun_skips_every_stage(ci_run):
+    out, data, _ = ci_run
+    before = {s: (out / s / "stage.json").stat().st_mtime_ns for s in STAGES}
+    proc = subprocess.run(_cmd(out, data), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = {s: (out / s / "stage.json").stat().st_mtime_ns for s in STAGES}
+    assert before == after
+
+
+def test_kill_during_training_then_rerun_finishes_without_redoing_synth(ci_run, tmp_path):
+    _, data, _ = ci_run
+    out = tmp_path / "killed"
+    cmd = _cmd(out, data, "train.epochs=4", "--until", "train")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    state = out / "train" / "source_only" / "last.state.pt"
+    while time.time() < deadline and not state.is_file() and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert state.is_file(), "training never wrote a resume state"
+    assert read_stamp(out / "train") is None  # the interrupted stage left no stamp
+    synth_stamp = (out / "synth" / "stage.json").stat().st_mtime_ns
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "synth" / "stage.json").stat().st_mtime_ns == synth_stamp
+    st = read_stamp(out / "train")
+    assert st is not None and set(st.result["methods"]) == {"source_only", "dann"}
+    summary = json.loads((out / "train" / "source_only" / "summary.json").read_text())
+    assert summary["selected_epoch"] >= 1
+
+
+def test_selection_across_methods_ignores_the_oracle_and_test_accuracy():
+    summaries = {
+        "source_only": {"selector": "im", "selector_scores": {"im": 0.2}, "target_test_accuracy": 0.9},
+        "dann": {"selector": "im", "selector_scores": {"im": 0.5}, "target_test_accuracy": 0.1},
+        "target_oracle": {"selector": "im", "selector_scores": {"im": 9.0}, "target_test_accuracy": 1.0},
+    }
+    assert select_across_methods(summaries) == "dann"
+    summaries["dann"]["selector_scores"]["im"] = float("nan")
+    assert select_across_methods(summaries) == "source_only"
