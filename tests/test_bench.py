@@ -141,3 +141,15 @@ def test_trt_path_in_process_through_the_fakes(monkeypatch, tmp_path):
     assert trt.status == "ok" and trt.backend_info["backend"] == "tensorrt"
     assert trt.macs_per_image == res.paths["ort-fp32"].macs_per_image > 0    # counted from the FP32 ONNX
     assert res.ratios["trt_vs_torch_latency_b1"] is None                       # torch not requested
+
+
+def test_a_broken_path_fails_alone_and_the_others_are_interleaved(artefacts, tmp_path):
+    bad = tmp_path / "bad.int8.onnx"
+    bad.write_bytes(b"\x08\x07 truncated onnx")
+    res = run_bench(model=artefacts.onnx, int8=bad, compare=["ort-fp32", "ort-int8"], isolate=True,
+                    rounds=3, **{**FAST, "iters": 10})
+    assert res.paths["ort-int8"].status == "failed" and "bad.int8.onnx" in res.paths["ort-int8"].reason
+    fp32 = res.paths["ort-fp32"]
+    assert fp32.status == "ok" and fp32.latency["n"] == 12            # ceil(10 / 3) calls in each of 3 rounds
+    assert res.ratios["int8_vs_fp32_latency_b1"] is None
+    assert {g["key"]: g["met"] for g in res.goals}["int8_vs_fp32_latency_b1"] is None

@@ -7,11 +7,13 @@ import shlex
 
 HELP = "benchmark torch eager, ORT FP32, ORT INT8 and TensorRT side by side (latency, throughput, RSS, MACs)"
 DESCRIPTION = """\
-Measure, in ONE run and each in its own process: batch-1 latency p50/p95/p99, throughput at batch
-1/8/32, peak RSS, model size, MACs per image (from the ONNX graph), achieved GMAC/s as a fraction
-of this machine's FP32/INT8 GEMM peak (measured in the same run), and the end-to-end runtime FPS
-on a synthetic video. Writes bench.json, bench.md (Markdown table) and PNG charts to --out.
-The headline is the ratios (INT8 vs torch eager, INT8 vs FP32): absolute times vary by machine.
+Measure, in ONE run, each path in its own process and all paths interleaved (a slice of every
+path per round, so a load change on a shared machine hits all paths alike): batch-1 latency
+p50/p95/p99, throughput at batch 1/8/32, peak RSS, model size, MACs per image (from the ONNX
+graph), achieved GMAC/s as a fraction of this machine's FP32/INT8 GEMM peak (measured in the same
+run), and the end-to-end runtime FPS on a synthetic video. Writes bench.json, bench.md (Markdown
+table) and PNG charts to --out. The headline is the ratios (INT8 vs torch eager, INT8 vs FP32):
+absolute times vary by machine.
 
 --int8 defaults to MODEL.int8.onnx next to MODEL, --checkpoint to the .pt whose hash MODEL's
 manifest records. Paths that cannot run here (no TensorRT) are listed as skipped, with the reason.
@@ -49,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-frames", type=int, default=None,
                    help="frames of the synthetic video for end-to-end FPS; 0 skips (default: bench.video_frames)")
     p.add_argument("--peak-size", type=int, default=1024, help="GEMM size for the peak measurement (default 1024)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="paths are measured interleaved, a slice each per round (default 5 rounds)")
     p.add_argument("--threads", type=int, default=None, help="threads for every path (default: all cores)")
     p.add_argument("--doc", default=None,
                    help="also write the Markdown into this file between bench markers, keeping the rest "
@@ -59,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 _FLAGS = ("model", "int8", "checkpoint", "engine", "compare", "out", "iters", "warmup", "batches", "video_frames",
-          "peak_size", "threads", "doc", "config")
+          "peak_size", "threads", "rounds", "doc", "config")
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -67,7 +71,7 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["fer-edge", "bench"]
     for name in _FLAGS:
         value = getattr(args, name, None)
-        if value is None or (name == "peak_size" and value == 1024):
+        if value is None or (name, value) in (("peak_size", 1024), ("rounds", 5)):
             continue
         if isinstance(value, list):
             value = ",".join(map(str, value))
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                     warmup=cfg.warmup if args.warmup is None else args.warmup,
                     iters=args.iters or cfg.iters, isolate=not args.in_process, peak_size=args.peak_size,
                     video_frames=cfg.video_frames if args.video_frames is None else args.video_frames,
-                    threads=args.threads, command=_command_line(args))
+                    threads=args.threads, command=_command_line(args), rounds=args.rounds)
     from fer_edge.evaluation.bench_report import markdown, update_doc
 
     print(markdown(res))

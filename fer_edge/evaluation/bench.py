@@ -21,8 +21,9 @@ from fer_edge.runtime.manifest import read_manifest, sha256_file
 
 from .macs import count_macs
 from .peak import measure_peak
+from .schedule import run_interleaved
 from .video import video_fps
-from .worker import PathJob, PathResult, measure, measure_isolated
+from .worker import PathJob, PathResult
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,19 @@ def _macs_source(name: str, job: PathJob, model: PathLike) -> Optional[Path]:
     return Path(model) if model is not None else None  # torch / trt: the same network as the FP32 ONNX
 
 
+def _add_macs(res: PathResult, name: str, job: PathJob, model: PathLike, peak: Any) -> None:
+    """MACs per image from the ONNX graph, achieved GMAC/s at the largest batch, share of the own-precision peak."""
+    src = _macs_source(name, job, model)
+    if src is None:
+        return
+    res.macs_per_image = count_macs(src).total
+    if res.throughput and res.macs_per_image:
+        top = str(max(int(b) for b in res.throughput))
+        res.gmacs_per_s = res.macs_per_image * res.throughput[top] / 1e9
+        ref = peak.int8_gmacs_per_s if res.precision == "int8" else peak.fp32_gmacs_per_s
+        res.peak_fraction = res.gmacs_per_s / ref
+
+
 def _ratio(num: Optional[float], den: Optional[float]) -> Optional[float]:
     return num / den if num is not None and den not in (None, 0) else None
 
@@ -183,12 +197,13 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
               compare: Sequence[str] = PATHS, out_dir: PathLike = None, batches: Sequence[int] = (1, 8, 32),
               warmup: int = 10, iters: int = 200, isolate: bool = True, peak_size: int = 1024,
               peak_reps: int = 20, video_frames: int = 300, threads: Optional[int] = None,
-              command: str = "") -> BenchResult:
+              command: str = "", rounds: int = 5) -> BenchResult:
     """Measure every available path in ``compare``; write ``bench.json``, ``bench.md`` and charts to ``out_dir``.
 
     ``model`` is the FP32 ONNX; ``int8`` defaults to ``<model>.int8.onnx`` and ``checkpoint`` to the
     ``.pt`` next to it whose hash its manifest records. ``isolate`` runs each path in a subprocess
-    (per-path peak RSS); without it RSS is that of this whole process.
+    (per-path peak RSS); without it RSS is that of this whole process. Paths are measured interleaved
+    over ``rounds`` rounds (see :mod:`.schedule`).
     """
     if model is None and checkpoint is None and engine is None and int8 is None:
         raise ConfigError("bench: give at least --model (FP32 ONNX), --int8, --checkpoint or --engine")
@@ -201,28 +216,24 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
     log.info("bench: measuring the GEMM peak (%d³, %d reps, %s threads)", peak_size, peak_reps, threads)
     peak = measure_peak(peak_size, peak_reps, threads)
     log.info("bench: peak fp32 %.1f GMAC/s, int8 %.1f GMAC/s", peak.fp32_gmacs_per_s, peak.int8_gmacs_per_s)
+    jobs: Dict[str, PathJob] = {}
+    for name, item in plan.items():
+        if isinstance(item, PathJob):
+            item.batches, item.warmup, item.iters, item.threads = list(batches), warmup, iters, threads
+            jobs[name] = item
+        else:
+            log.info("bench: %s skipped — %s", name, item.reason)
+    log.info("bench: measuring %s interleaved over %d rounds", ", ".join(jobs) or "nothing", rounds)
+    measured = run_interleaved(jobs, isolate=isolate, rounds=rounds) if jobs else {}
     results: Dict[str, PathResult] = {}
     for name, item in plan.items():
-        if isinstance(item, PathResult):
-            log.info("bench: %s skipped — %s", name, item.reason)
-            results[name] = item
-            continue
-        item.batches, item.warmup, item.iters, item.threads = list(batches), warmup, iters, threads
-        log.info("bench: %s (%s) started", name, Path(item.model).name)
-        res = measure_isolated(item) if isolate else measure(item)
-        src = _macs_source(name, item, model)
-        if res.status == "ok" and src is not None:
-            res.macs_per_image = count_macs(src).total
-            top = str(max(int(b) for b in res.throughput)) if res.throughput else None
-            if top is not None and res.macs_per_image:
-                res.gmacs_per_s = res.macs_per_image * res.throughput[top] / 1e9
-                ref = peak.int8_gmacs_per_s if res.precision == "int8" else peak.fp32_gmacs_per_s
-                res.peak_fraction = res.gmacs_per_s / ref
+        res = measured[name] if name in measured else item
         if res.status == "ok":
+            _add_macs(res, name, jobs[name], model, peak)
             log.info("bench: %s passed — p50 %.3f ms, %s img/s", name, res.latency["p50_ms"],
                      {k: round(v, 1) for k, v in res.throughput.items()})
-        else:
-            log.warning("bench: %s %s — %s", name, res.status, res.reason)
+        elif res.status == "failed":
+            log.warning("bench: %s failed — %s", name, res.reason)
         results[name] = res
     video = video_fps(_deploy_model(results), video_frames) if video_frames > 0 else \
         {"status": "skipped", "reason": "video_frames = 0"}
@@ -230,7 +241,7 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
     ratios = compute_ratios(results, top)
     result = BenchResult(machine=machine_info(threads), peak=peak.to_dict(), paths=results, ratios=ratios,
                          goals=judge_goals(ratios), video=video,
-                         settings={"batches": list(batches), "warmup": warmup, "iters": iters,
+                         settings={"batches": list(batches), "warmup": warmup, "iters": iters, "rounds": rounds,
                                    "isolate": isolate, "peak_size": peak_size, "peak_reps": peak_reps},
                          command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]))
     if out_dir is not None:

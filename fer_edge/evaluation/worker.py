@@ -1,17 +1,20 @@
-"""Measure ONE inference path (torch, ort-fp32, ort-int8, trt) — in its own process by default.
+"""One inference path (torch, ort-fp32, ort-int8, trt) opened and timed on request — here or in its own process.
 
-Each path runs in a fresh ``python -m fer_edge.evaluation.worker`` subprocess so its peak RSS
-(``VmHWM`` of that process, see :func:`~.timing.peak_rss_mb`) is its own: torch's few hundred MB
-of libraries do not inflate the ONNX Runtime figure, and one path's allocator state cannot slow
-the next. The parent passes a JSON
-job on the command line and reads one JSON line back.
+A :class:`PathSession` holds one loaded model and times calls when asked; :mod:`.schedule` asks every
+path in turn, round after round, so all paths see the same machine load (on a shared machine the
+load drifts by the minute, and a ratio of two paths measured minutes apart measures the drift).
+
+With isolation each session lives in ``python -m fer_edge.evaluation.worker --serve JOB``: its peak
+RSS (``VmHWM`` of that process, see :func:`~.timing.peak_rss_mb`) is then its own — torch's few
+hundred MB of libraries do not inflate the ONNX Runtime figure — and a crash fails one path only.
+The parent talks to it in JSON lines over stdin/stdout.
 """
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,9 +22,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .timing import LatencyStats, current_rss_mb, peak_rss_mb, throughput, time_calls
+from .timing import current_rss_mb, peak_rss_mb, time_calls
 
-RESULT_PREFIX = "FER_EDGE_BENCH_RESULT "
+RESULT_PREFIX = "FER_EDGE_BENCH "
+RSS_ISOLATED = "subprocess VmHWM (interpreter + libraries + model + buffers)"
+RSS_IN_PROCESS = "in-process (whole benchmark process, not per path)"
 
 
 @dataclass
@@ -70,71 +75,133 @@ class PathResult:
     def from_dict(cls, d: Dict[str, Any]) -> PathResult:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
+    @classmethod
+    def failed(cls, job: PathJob, reason: str) -> PathResult:
+        return cls(name=job.name, model=job.model, backend=job.backend, precision=job.precision, status="failed",
+                   reason=reason)
 
-def measure(job: PathJob, rss_method: str = "in-process") -> PathResult:
-    """Open the model, time batch-1 latency and throughput at each batch size; never raises for a batch."""
-    from .loading import open_model
 
-    res = PathResult(name=job.name, model=job.model, backend=job.backend, precision=job.precision,
-                     size_mb=Path(job.model).stat().st_size / 2**20, rss_method=rss_method)
-    res.rss_before_load_mb = current_rss_mb()
-    t0 = time.perf_counter()
-    be = open_model(job.model, backend=job.backend, threads=job.threads)
-    res.load_s = time.perf_counter() - t0
-    shape = tuple(be.contract.preprocess.input_shape)
-    rng = np.random.default_rng(job.seed)
-    x1 = rng.standard_normal((1, *shape)).astype(np.float32)
-    samples = time_calls(lambda: be.infer(x1), job.iters, job.warmup)
-    res.latency = LatencyStats.from_samples(samples).to_dict()
-    res.latency_samples_ms = [round(float(s) * 1e3, 5) for s in samples]
-    for b in job.batches:
-        xb = rng.standard_normal((b, *shape)).astype(np.float32)
+class PathSession:
+    """One opened model with its random inputs; ``time`` returns seconds per call of ``n`` calls."""
+
+    def __init__(self, job: PathJob):
+        from .loading import open_model
+
+        self.job = job
+        rss0 = current_rss_mb()
+        t0 = time.perf_counter()
+        self.backend = open_model(job.model, backend=job.backend, threads=job.threads)
+        self.header = {"size_mb": Path(job.model).stat().st_size / 2**20, "load_s": time.perf_counter() - t0,
+                       "rss_before_load_mb": rss0}
+        self._shape = tuple(self.backend.contract.preprocess.input_shape)
+        self._rng = np.random.default_rng(job.seed)
+        self._inputs: Dict[int, np.ndarray] = {}
+
+    def time(self, batch: int, n: int, warmup: int = 0) -> List[float]:
+        if batch not in self._inputs:
+            self._inputs[batch] = self._rng.standard_normal((batch, *self._shape)).astype(np.float32)
+        x = self._inputs[batch]
+        if n <= 0:
+            for _ in range(warmup):
+                self.backend.infer(x)
+            return []
+        return [float(t) for t in time_calls(lambda: self.backend.infer(x), n, warmup)]
+
+    def finish(self) -> Dict[str, Any]:
         try:
-            res.throughput[str(b)] = throughput(lambda xb=xb: be.infer(xb), b, max(3, job.iters // b),
-                                                warmup=max(1, job.warmup // b))
-        except Exception as exc:  # noqa: BLE001 - e.g. an engine built without this batch size
-            res.batch_errors[str(b)] = f"{type(exc).__name__}: {str(exc)[:200]}"
-    try:
-        res.backend_info = json.loads(json.dumps(be.info(), default=str))
-    except Exception as exc:  # noqa: BLE001 - info() is diagnostics only
-        res.backend_info = {"error": str(exc)}
-    res.peak_rss_mb = peak_rss_mb()
-    close = getattr(be, "close", None)
-    if callable(close):
-        close()
-    return res
+            info = json.loads(json.dumps(self.backend.info(), default=str))
+        except Exception as exc:  # noqa: BLE001 - info() is diagnostics only
+            info = {"error": str(exc)}
+        close = getattr(self.backend, "close", None)
+        if callable(close):
+            close()
+        return {"backend_info": info, "peak_rss_mb": peak_rss_mb()}
 
 
-def measure_isolated(job: PathJob, timeout_s: float = 600.0) -> PathResult:
-    """Run :func:`measure` in a subprocess; a crash or timeout becomes a ``failed`` result, not an exception."""
-    cmd = [sys.executable, "-m", "fer_edge.evaluation.worker", json.dumps(asdict(job))]
-    env = dict(os.environ)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
-    except subprocess.TimeoutExpired:
-        return PathResult(name=job.name, model=job.model, backend=job.backend, precision=job.precision,
-                          status="failed", reason=f"timed out after {timeout_s:.0f} s")
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return PathResult.from_dict(json.loads(line[len(RESULT_PREFIX):]))
-    tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-    return PathResult(name=job.name, model=job.model, backend=job.backend, precision=job.precision,
-                      status="failed", reason=f"worker exited {proc.returncode}: {tail[:300]}")
+class RemoteSession:
+    """A :class:`PathSession` in a ``--serve`` subprocess, with the same ``header``/``time``/``finish``."""
+
+    def __init__(self, job: PathJob):
+        self.job = job
+        # stderr to a file, not a pipe: a chatty library must not fill a pipe nobody reads and stall the worker
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([sys.executable, "-m", "fer_edge.evaluation.worker", "--serve",
+                                      json.dumps(asdict(job))], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, text=True, bufsize=1)
+        self.header = self._reply()
+
+    def _reply(self) -> Dict[str, Any]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(RESULT_PREFIX):
+                msg = json.loads(line[len(RESULT_PREFIX):])
+                if not msg.get("ok"):
+                    raise RuntimeError(msg.get("error", "worker error"))
+                return msg
+        self.proc.wait(timeout=30)
+        self._stderr.seek(0)
+        err = self._stderr.read().strip().splitlines() or [f"exit code {self.proc.returncode}"]
+        raise RuntimeError(f"worker exited {self.proc.returncode}: {err[-1][:300]}")
+
+    def _ask(self, **msg: Any) -> Dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        return self._reply()
+
+    def time(self, batch: int, n: int, warmup: int = 0) -> List[float]:
+        return self._ask(op="time", batch=batch, n=n, warmup=warmup)["samples"]
+
+    def finish(self) -> Dict[str, Any]:
+        try:
+            return self._ask(op="finish")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def _send(msg: Dict[str, Any]) -> None:
+    print(RESULT_PREFIX + json.dumps(msg), flush=True)
+
+
+def serve(job: PathJob) -> int:
+    """The subprocess side: open the path, then answer ``time``/``finish`` requests until stdin closes."""
     from fer_edge.runtime.errors import FerEdgeError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    job = PathJob(**json.loads(argv[0]))
     try:
-        res = measure(job, rss_method="subprocess VmHWM (interpreter + libraries + model + buffers)")
+        session = PathSession(job)
     except FerEdgeError as exc:
-        res = PathResult(name=job.name, model=job.model, backend=job.backend, precision=job.precision,
-                         status="failed", reason=str(exc))
-    print(RESULT_PREFIX + json.dumps(res.to_dict()), flush=True)
+        _send({"ok": False, "error": str(exc)})
+        return 0
+    _send({"ok": True, **session.header})
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("op") == "finish":
+            _send({"ok": True, **session.finish()})
+            return 0
+        try:
+            _send({"ok": True, "samples": session.time(int(req["batch"]), int(req["n"]), int(req.get("warmup", 0)))})
+        except Exception as exc:  # noqa: BLE001 - e.g. an engine built without this batch size
+            _send({"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - exercised through measure_isolated
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 2 or argv[0] != "--serve":
+        print("usage: python -m fer_edge.evaluation.worker --serve JOB_JSON", file=sys.stderr)
+        return 2
+    return serve(PathJob(**json.loads(argv[1])))
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through RemoteSession
     sys.exit(main())
