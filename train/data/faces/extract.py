@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_all_start_methods, get_context
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -128,9 +128,10 @@ def _run(jobs: Iterator[Tuple[Any, Tuple]], workers: int, policy: CropPolicy, de
             _WORKER.clear()
             _WORKER.update(saved)
         return outcomes
-    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    # spawn, not fork: a fork after OpenCV's thread pool has run (video decode, synth rendering) can hang
+    # the children forever inside OpenCV; a fresh interpreter costs ~0.5 s per worker, once.
     pending: Deque[Future] = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=_init_worker,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(policy.to_dict(), detect_width)) as pool:
         for fn, job in jobs:
             pending.append(pool.submit(fn, job))

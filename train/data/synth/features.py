@@ -69,7 +69,7 @@ def build(ident: Identity, au: Dict[str, float]) -> Features:
         if au["brow_inner_up"] > 0.4 and au["brow_outer_up"] > 0.4:  # forehead lines
             yy = base_y - 0.2 - 0.06 * (side + 1)
             lines.append(_arc(-0.3, 0.3, yy + 0.02, yy - 0.02, 5))
-    iris_r = ident.eye_w * 0.55
+    iris_r = ident.eye_w * 0.6
 
     nose_top = ident.eye_y + 0.05
     tip_y = ident.eye_y + ident.nose_len - 0.05 * au["nose_wrinkle"]

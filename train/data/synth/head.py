@@ -18,8 +18,8 @@ from typing import Tuple
 import numpy as np
 
 #: Skin albedos (BGR, 0..255), light to dark; an identity jitters around one of them.
-SKIN_TONES = np.array([[200, 215, 240], [170, 195, 228], [140, 170, 215], [105, 135, 185],
-                       [75, 100, 150], [55, 75, 115]], dtype=np.float32)
+SKIN_TONES = np.array([[200, 215, 240], [170, 195, 228], [140, 170, 215], [110, 140, 190],
+                       [90, 118, 168], [72, 98, 145]], dtype=np.float32)
 HAIR_COLOURS = np.array([[20, 20, 25], [30, 45, 70], [40, 70, 120], [90, 150, 200], [150, 150, 150],
                          [45, 35, 30]], dtype=np.float32)
 IRIS_COLOURS = np.array([[40, 60, 90], [140, 110, 60], [90, 120, 80], [30, 35, 45]], dtype=np.float32)
@@ -79,11 +79,11 @@ def sample_identity(ident: int) -> Identity:
     return Identity(
         ident=int(ident), a=float(rng.uniform(0.92, 1.08)), b=float(rng.uniform(1.22, 1.4)),
         c=float(rng.uniform(0.85, 1.0)), jaw_taper=float(rng.uniform(0.15, 0.4)),
-        eye_dist=float(rng.uniform(0.36, 0.44)), eye_y=float(rng.uniform(-0.16, -0.06)),
-        eye_w=float(rng.uniform(0.15, 0.19)), eye_h=float(rng.uniform(0.085, 0.105)),
-        brow_gap=float(rng.uniform(0.2, 0.26)), brow_thick=float(rng.uniform(0.035, 0.06)),
+        eye_dist=float(rng.uniform(0.38, 0.45)), eye_y=float(rng.uniform(-0.08, 0.0)),
+        eye_w=float(rng.uniform(0.19, 0.23)), eye_h=float(rng.uniform(0.095, 0.115)),
+        brow_gap=float(rng.uniform(0.2, 0.26)), brow_thick=float(rng.uniform(0.05, 0.075)),
         nose_len=float(rng.uniform(0.36, 0.46)), nose_w=float(rng.uniform(0.09, 0.13)),
-        mouth_y=float(rng.uniform(0.6, 0.7)), mouth_w=float(rng.uniform(0.36, 0.46)),
+        mouth_y=float(rng.uniform(0.6, 0.68)), mouth_w=float(rng.uniform(0.42, 0.52)),
         lip_t=float(rng.uniform(0.045, 0.07)), skin=skin, lips=lips,
         iris=_pick(rng, IRIS_COLOURS, 10.0), hair=_pick(rng, HAIR_COLOURS, 10.0), hair_style=style,
         hairline=float(rng.uniform(-0.62, -0.5)),
@@ -162,10 +162,11 @@ def head_shell(ident: Identity, jaw_drop: float = 0.0, n: int = 24) -> np.ndarra
 
 
 def face_box(ident: Identity, cam: Camera, jaw_drop: float = 0.0) -> Tuple[float, float, float, float]:
-    """The true face bounding box (x, y, w, h): brows to chin, cheek to cheek, as detectors box a face.
+    """The true face bounding box (x, y, w, h), square, placed where a face detector puts its box.
 
-    Made square around the face centre (what a Haar/YuNet box looks like), which is what the runtime
-    crop policy expects to receive.
+    Truth must look like what the runtime's detector returns, because the crop policy (margin,
+    squareness) is applied to detector boxes at run time; a tighter "true" box would train the model
+    on crops the deployment never produces.
     """
     shell = head_shell(ident, jaw_drop)
     keep = shell[:, 1] > ident.eye_y - ident.brow_gap - 0.12
@@ -173,6 +174,8 @@ def face_box(ident: Identity, cam: Camera, jaw_drop: float = 0.0) -> Tuple[float
     px, _ = cam.project(shell[keep])
     x0, y0 = px.min(axis=0)
     x1, y1 = px.max(axis=0)
-    side = 0.5 * ((x1 - x0) + (y1 - y0)) * 0.92
-    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    # Calibrated against OpenCV's Haar cascade on studio scenes (benchmarks/domain_gap.py): its box is
+    # about 1.34x the brow-to-chin extent and centred a quarter of that above it.
+    side = 0.5 * ((x1 - x0) + (y1 - y0)) * 0.92 * 1.34
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1) - 0.19 * side
     return (float(cx - side / 2), float(cy - side / 2), float(side), float(side))

@@ -67,7 +67,7 @@ def palette(ident: Identity, nir: bool, cond: Conditions) -> Dict[str, Colour]:
                 "lash": _gray(skin * 0.55), "frame": _gray(50.0), "freckle": _gray(skin)}
     skin = ident.skin
     return {"skin": skin, "lips": ident.lips, "brow": _scale(ident.hair, 0.7), "hair": ident.hair,
-            "sclera": (232.0, 238.0, 240.0), "iris": ident.iris, "pupil": _gray(15.0),
+            "sclera": (200.0, 206.0, 210.0), "iris": ident.iris, "pupil": _gray(15.0),
             "mouth": (40.0, 30.0, 70.0), "teeth": (220.0, 232.0, 238.0), "line": _scale(skin, 0.72),
             "nostril": _scale(skin, 0.55), "lash": _scale(ident.hair, 0.4), "frame": (30.0, 30.0, 35.0),
             "freckle": _scale(skin, 0.8)}
@@ -146,6 +146,11 @@ def draw_head(img: np.ndarray, mask: np.ndarray, head: Head, pal: Dict[str, Colo
     neck = np.array([[-0.42, 0.6 * ident.b, -0.25], [0.42, 0.6 * ident.b, -0.25], [0.55, 2.2 * ident.b, -0.25],
                      [-0.55, 2.2 * ident.b, -0.25]], np.float32) * np.array([ident.a, 1, 1], np.float32)
     p.hull(neck, _scale(pal["skin"], 0.9))
+    for side in (-1.0, 1.0):  # ears, seen only when that side faces the camera
+        ear = np.array([[side * ident.a * 0.97, ident.eye_y + dy, dz] for dy in (-0.12, 0.05, 0.3)
+                        for dz in (-0.12, 0.0)], np.float32)
+        ear = np.vstack([ear, ear + np.array([side * 0.12, 0.0, -0.05], np.float32)])
+        p.hull(ear, _scale(pal["skin"], 0.93))
     p.hull(shell, pal["skin"])
     if ident.hair_style != "bald":
         line_y = ident.hairline + (0.14 if ident.hair_style == "fringe" else 0.0)
@@ -170,7 +175,7 @@ def draw_head(img: np.ndarray, mask: np.ndarray, head: Head, pal: Dict[str, Colo
         bot[:, 1] = lo[:, 1].max() + feats.iris_r * 1.1
         p.fill(np.vstack([up, top[::-1]]), pal["skin"], check=False)
         p.fill(np.vstack([lo, bot[::-1]]), pal["skin"], check=False)
-        p.line(up, pal["lash"], 0.028)
+        p.line(up, pal["lash"], 0.04)
         p.line(lo, pal["line"], 0.012)
     for brow in feats.brows:
         p.line(brow, pal["brow"], ident.brow_thick)
@@ -227,12 +232,12 @@ def shading(shape: Tuple[int, int], head: Head, cond: Conditions) -> np.ndarray:
     shade = cond.ambient + cond.diffuse * lam
     shade = np.where(r2 <= 1.0, shade, outside).astype(np.float32)
     cam = head.camera()
-    sig = 0.16 * ident.a * head.scale
+    sig = 0.21 * ident.a * head.scale
     eyes = cam.project(on_surface(ident, np.array([[-ident.eye_dist, ident.eye_y - 0.04],
                                                    [ident.eye_dist, ident.eye_y - 0.04]], np.float32)))[0]
     dark = np.zeros_like(shade)
     for ex, ey in eyes:
-        dark += 0.22 * np.exp(-((xs - ex) ** 2 + (ys - ey) ** 2) / (2 * sig * sig))
+        dark += 0.4 * np.exp(-((xs - ex) ** 2 + (ys - ey) ** 2) / (2 * sig * sig))
     nose = cam.project(on_surface(ident, np.array([[-np.sign(lx) * 0.12, ident.eye_y + ident.nose_len * 0.6]],
                                                   np.float32)))[0][0]
     side = abs(lx)
