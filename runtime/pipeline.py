@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
+from .async_detect import AsyncDetector
 from .backends import open_backend
 from .capture import CaptureThread, FrameQueue, _End, resolve_drop_policy
 from .config import RuntimeConfig
@@ -106,6 +107,10 @@ class Pipeline:
         self._since_detect = 0
         self._frame_shape: Optional[Tuple[int, ...]] = None
         self._force_detect = True
+        self._generation = 0
+        self._worker: Optional[AsyncDetector] = None
+        #: "sync" or "async"; ``run`` resolves ``auto`` by the source (async on live sources).
+        self.detect_mode = "async" if self.config.detect_mode == "async" else "sync"
 
     @classmethod
     def from_model(cls, path: Union[str, os.PathLike], backend: str = "auto",
@@ -163,22 +168,12 @@ class Pipeline:
         if self._frame_shape is not None and img.shape != self._frame_shape:
             self.tracker.reset()
             self._force_detect = True
+            self._generation += 1
             self.stats.events["size_change"] += 1
         self._frame_shape = img.shape
 
         t0 = time.perf_counter()
-        if self._force_detect or self._since_detect >= self.config.detect_every:
-            result.detected = True
-            self._since_detect, self._force_detect = 0, False
-            self.stats.detections += 1
-            try:
-                tracks = self.tracker.update(self._detect(img), self._processed)
-            except Exception as exc:  # noqa: BLE001 - a detector error on one frame must not stop the run
-                self.stats.fault("detect_error", str(exc))
-                tracks = self.tracker.expire(self._processed)
-        else:
-            tracks = self.tracker.expire(self._processed)
-        self._since_detect += 1
+        tracks = self._detect_async(img, result) if self.detect_mode == "async" else self._detect_sync(img, result)
         t1 = time.perf_counter()
 
         batch, kept = [], []
@@ -218,6 +213,51 @@ class Pipeline:
         self.stats.frame(len(result.faces), lat)
         return result
 
+    def _due(self) -> bool:
+        return self._force_detect or self._since_detect >= self.config.detect_every
+
+    def _detect_sync(self, img: np.ndarray, result: FrameResult) -> list:
+        if self._due():
+            result.detected = True
+            self._since_detect, self._force_detect = 0, False
+            self.stats.detections += 1
+            try:
+                tracks = self.tracker.update(self._detect(img), self._processed)
+            except Exception as exc:  # noqa: BLE001 - a detector error on one frame must not stop the run
+                self.stats.fault("detect_error", str(exc))
+                tracks = self.tracker.expire(self._processed)
+        else:
+            tracks = self.tracker.expire(self._processed)
+        self._since_detect += 1
+        return tracks
+
+    def _detect_async(self, img: np.ndarray, result: FrameResult) -> list:
+        """Fold in a finished background detection (if of the current frame geometry), start the next."""
+        if self._worker is None:
+            self._worker = AsyncDetector(self._detect)
+        done = self._worker.poll()
+        tracks = None
+        if done is not None:
+            (generation, _), dets = done
+            if isinstance(dets, Exception):
+                self.stats.fault("detect_error", str(dets))
+            elif generation == self._generation:
+                result.detected = True
+                tracks = self.tracker.update(dets, self._processed)
+        if tracks is None:
+            tracks = self.tracker.expire(self._processed)
+        if self._due() and self._worker.submit(img, (self._generation, self._processed)):
+            self._since_detect, self._force_detect = 0, False
+            self.stats.detections += 1
+        self._since_detect += 1
+        return tracks
+
+    def close(self) -> None:
+        """Stop the background detector (if any); the pipeline can run again afterwards."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
     def _faulted(self, result: FrameResult, kind: str, detail: str) -> FrameResult:
         result.fault = kind
         self.stats.fault(kind, detail)
@@ -242,6 +282,8 @@ class Pipeline:
         queue = FrameQueue(cfg.queue_size, resolve_drop_policy(cfg.drop_policy, bool(getattr(src, "live", False))))
         thread = CaptureThread(src, queue, max_frames)
         self.stats = RunStats()
+        live_src = bool(getattr(src, "live", False))
+        self.detect_mode = {"auto": "async" if live_src else "sync"}.get(cfg.detect_mode, cfg.detect_mode)
         error: Optional[BaseException] = None
         thread.start()
         stalled = 0.0
@@ -263,9 +305,11 @@ class Pipeline:
                     break
                 if item.fault in ("source_lost", "read_error"):
                     self.tracker.reset()
+                    self._generation += 1
                 yield self.process(item)
         finally:
             thread.stop()
+            self.close()
             self.stats.events["dropped_frames"] += queue.dropped
             if getattr(src, "reconnects", 0):
                 self.stats.events["reconnects"] += src.reconnects
