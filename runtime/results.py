@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,19 @@ class FrameResult:
                 "latency_ms": {k: round(float(v), 3) for k, v in self.latency_ms.items()}}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return json.dumps(finite(self.to_dict()), separators=(",", ":"), allow_nan=False)
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with NaN/±inf floats replaced by ``null``: JSON has no such numbers, and a consumer's strict
+    parser (JavaScript, Go, jq) rejects the whole line if Python writes its ``NaN``/``Infinity`` extension."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
 
 
 REQUIRED_FRAME_KEYS = ("schema", "frame", "timestamp", "detected", "fault", "model_sha256", "faces", "latency_ms")
@@ -119,7 +132,7 @@ class JsonlWriter:
 
 
 def write_summary(path: Union[str, os.PathLike], summary: Dict[str, Any]) -> Path:
-    return atomic_write(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return atomic_write(path, json.dumps(finite(summary), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def summary_path(out: Union[str, os.PathLike]) -> Path:
