@@ -73,8 +73,8 @@ def test_unknown_path_and_nothing_to_measure():
 
 def test_ratios_and_goals_from_known_numbers():
     def ok(name, p50, thr32, frac=None, precision="fp32"):
-        return PathResult(name=name, precision=precision, latency={"p50_ms": p50}, throughput={"32": thr32},
-                          peak_fraction=frac)
+        return PathResult(name=name, precision=precision, latency={"p50_ms": p50, "min_ms": p50 / 2},
+                          throughput={"32": thr32}, peak_fraction=frac)
 
     paths = {"torch": ok("torch", 6.0, 100.0), "ort-fp32": ok("ort-fp32", 2.0, 400.0),
              "ort-int8": ok("ort-int8", 1.0, 1000.0, frac=0.15, precision="int8")}
@@ -82,6 +82,7 @@ def test_ratios_and_goals_from_known_numbers():
     assert r["int8_vs_torch_latency_b1"] == pytest.approx(6.0)
     assert r["int8_vs_fp32_latency_b1"] == pytest.approx(2.0)
     assert r["int8_vs_fp32_throughput_b32"] == pytest.approx(2.5)
+    assert r["int8_vs_fp32_latency_b1_min"] == pytest.approx(2.0)
     assert r["trt_vs_torch_latency_b1"] is None
     goals = {g["key"]: g for g in judge_goals(r)}
     assert goals["int8_vs_torch_latency_b1"]["met"] and goals["int8_vs_fp32_latency_b1"]["met"]

@@ -29,7 +29,8 @@ def markdown(result: Any) -> str:
         f"onnxruntime {m['onnxruntime']}, torch {m['torch'] or '—'}, TensorRT {m['tensorrt'] or '—'}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in (m.get('load_avg') or []))}  ",
         f"Run: {result.created_at}, {result.settings.get('iters')} timed calls at batch 1 after "
-        f"{result.settings.get('warmup')} warm-up; peak RSS "
+        f"{result.settings.get('warmup')} warm-up, paths interleaved over {result.settings.get('rounds', 1)} "
+        f"rounds; peak RSS "
         f"{'per path (own subprocess, VmHWM)' if result.settings.get('isolate') else 'of the whole process'}",
         "",
         "| headline ratio (same run) | value |",
