@@ -115,6 +115,10 @@ def parse_override_value(text: str) -> Any:
     """``3`` → 3, ``true`` → True, ``[1,8]`` → [1, 8], ``abc`` → 'abc' (YAML scalar rules, safe)."""
     try:
         return yaml.safe_load(text) if text.strip() else ""
+    except yaml.constructor.ConstructorError as exc:
+        # A tag (``!!python/...``) must be refused here too, not kept as a literal string value.
+        raise ConfigError(f"override value {text!r} uses a YAML tag that is not allowed "
+                          f"(only plain values are read): {str(exc).splitlines()[0]}") from exc
     except yaml.YAMLError:
         return text
 
