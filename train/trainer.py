@@ -61,7 +61,7 @@ def _make_optimizer(tcfg: Any, method: Method) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
 
 
-def _batch(method: Method, sup: SplitTensors, tgt: SplitTensors, s_idx: torch.Tensor, t_idx: torch.Tensor,
+def _batch(sup: SplitTensors, tgt: SplitTensors, s_idx: torch.Tensor, t_idx: torch.Tensor,
            p: float, device: torch.device) -> Batch:
     xs, ys, inten_s, ident_s, pose_s = sup.take(s_idx)
     xt, _, inten_t, _, pose_t = tgt.take(t_idx)
@@ -143,7 +143,7 @@ class Trainer:
         main_params = [p for g in self.opt.param_groups for p in g["params"]]
         for i in bar:
             k = epoch * self.steps + i
-            batch = _batch(self.method, self.sup, self.splits["target"], self.s_stream.indices(k),
+            batch = _batch(self.sup, self.splits["target"], self.s_stream.indices(k),
                            self.t_stream.indices(k), k / self.total, self.device)
             step_logs: Dict[str, float] = {}
             if self.method.has_discriminator_step():

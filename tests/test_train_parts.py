@@ -1,0 +1,61 @@
+"""Small trainer parts: AdaBN, RNG state round trip, per-epoch log averaging, source-val split."""
+from __future__ import annotations
+
+import math
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fer_edge.train.evaluation import adabn
+from fer_edge.train.metrics_log import mean_logs
+from fer_edge.train.models import FerNet, ModelSpec
+from fer_edge.train.splits_prep import split_source_val
+from fer_edge.train.state import rng_state, set_rng_state
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_train_fixtures import make_dataset  # noqa: E402
+
+
+def test_adabn_reestimates_bn_on_target_and_keeps_weights():
+    torch.manual_seed(0)
+    net = FerNet(ModelSpec("tiny", 1, 7, 16, 0.5, 0.0)).eval()
+    x_t = torch.randn(64, 1, 32, 32) * 3 + 5
+    out = adabn(net, x_t, torch.device("cpu"), batch_size=16)
+    first_bn = out.backbone.body[0][1]
+    conv = out.backbone.body[0][0]
+    with torch.no_grad():
+        ref_mean = conv(x_t).mean(dim=(0, 2, 3))
+    assert torch.allclose(first_bn.running_mean, ref_mean, atol=1e-4)
+    assert not torch.allclose(net.backbone.body[0][1].running_mean, first_bn.running_mean)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), out.parameters()))
+    assert not out.training
+
+
+def test_rng_state_round_trip():
+    torch.manual_seed(1)
+    np.random.seed(1)
+    random.seed(1)
+    s = rng_state()
+    a = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(99)
+    np.random.seed(99)
+    random.seed(99)
+    set_rng_state(s)
+    b = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+def test_mean_logs_ignores_missing_and_nan():
+    m = mean_logs([{"a": 1.0, "b": float("nan")}, {"a": 3.0}, {"b": 2.0}])
+    assert m == {"a": 2.0, "b": 2.0}
+    assert math.isnan(mean_logs([{"c": float("nan")}])["c"])
+
+
+def test_source_val_split_is_identity_disjoint(tmp_path):
+    ds = make_dataset(tmp_path, 60, identities=6)
+    train, val = split_source_val(ds, 0.2, seed=0)
+    assert len(train) + len(val) == 60 and len(val) > 0
+    assert not {r.identity for r in train} & {r.identity for r in val}
