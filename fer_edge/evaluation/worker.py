@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -121,8 +122,9 @@ class PathSession:
 class RemoteSession:
     """A :class:`PathSession` in a ``--serve`` subprocess, with the same ``header``/``time``/``finish``."""
 
-    def __init__(self, job: PathJob):
+    def __init__(self, job: PathJob, timeout_s: float = 600.0):
         self.job = job
+        self.timeout_s = timeout_s
         # stderr to a file, not a pipe: a chatty library must not fill a pipe nobody reads and stall the worker
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "fer_edge.evaluation.worker", "--serve",
@@ -132,12 +134,18 @@ class RemoteSession:
 
     def _reply(self) -> Dict[str, Any]:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith(RESULT_PREFIX):
-                msg = json.loads(line[len(RESULT_PREFIX):])
-                if not msg.get("ok"):
-                    raise RuntimeError(msg.get("error", "worker error"))
-                return msg
+        # a hung worker (driver deadlock, swapping) is killed after timeout_s: the read then sees EOF
+        watchdog = threading.Timer(self.timeout_s, self.proc.kill)
+        watchdog.start()
+        try:
+            for line in self.proc.stdout:
+                if line.startswith(RESULT_PREFIX):
+                    msg = json.loads(line[len(RESULT_PREFIX):])
+                    if not msg.get("ok"):
+                        raise RuntimeError(msg.get("error", "worker error"))
+                    return msg
+        finally:
+            watchdog.cancel()
         self.proc.wait(timeout=30)
         self._stderr.seek(0)
         err = self._stderr.read().strip().splitlines() or [f"exit code {self.proc.returncode}"]
