@@ -13,13 +13,14 @@ one least disturbed), the models use the median: the fraction of peak is therefo
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 from fer_edge.runtime.errors import BackendUnavailable
+
+from .timing import time_calls
 
 
 @dataclass
@@ -55,14 +56,8 @@ class PeakResult:
 
 def _time_runs(fn: Callable[[], Any], reps: int, warmup: int = 2) -> Tuple[float, float]:
     """(median, best) seconds of ``reps`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(max(1, reps)):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), float(np.min(times))
+    t = time_calls(fn, reps, warmup)
+    return float(np.median(t)), float(np.min(t))
 
 
 def _matmul_model(op: str, m: int, k: int, n: int, a_type: int, b_type: int, y_type: int) -> bytes:

@@ -1,8 +1,8 @@
 """Latency and throughput of one callable: warm-up, timed calls, percentiles.
 
 Tail latency (p95/p99) matters on a camera: a 30 fps stream has a 33 ms budget per frame, and a
-median that fits says nothing about the frames that do not. Throughput is computed from the
-median batch time, so one preempted call on a shared machine does not decide the figure.
+median that fits says nothing about the frames that do not. Throughput is computed (in
+:mod:`.schedule`) from the median batch time, so one preempted call does not decide the figure.
 """
 from __future__ import annotations
 
@@ -49,13 +49,6 @@ def time_calls(fn: Callable[[], Any], iters: int, warmup: int = 5) -> np.ndarray
         fn()
         out[i] = time.perf_counter() - t0
     return out
-
-
-def throughput(fn: Callable[[], Any], batch: int, iters: int, warmup: int = 2) -> float:
-    """Images per second of ``fn`` processing ``batch`` images per call (median call time)."""
-    t = time_calls(fn, iters, warmup)
-    med = float(np.median(t))
-    return batch / med if med > 0 else float("inf")
 
 
 def current_rss_mb() -> float:
