@@ -7,6 +7,7 @@ matched to a true face by IoU, which gives the crop its label and lets recall be
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -75,13 +76,24 @@ class FrameOutcome:
 
 
 def crop_stem(name: str) -> str:
-    """A flat, filesystem-safe file stem for a frame name (``a/b.png`` → ``a__b``, ``v.mp4#7`` → ``v_000007``)."""
-    if "#" in name:
-        base, idx = name.rsplit("#", 1)
-        stem = f"{Path(base).stem}_{int(idx):06d}"
-    else:
-        stem = str(Path(name).with_suffix("")).replace("/", "__")
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
+    """A flat, filesystem-safe file stem for a frame name (``a/b.png`` → ``a__b``, ``v.mp4#7`` → ``v_000007``).
+
+    A frame FILE may itself contain ``#`` or be called ``.png``; only ``<video>#<digits>`` is a video
+    frame. When flattening could make two names equal (``a__b.png`` vs ``a/b.png``, or characters
+    replaced by ``_`` such as non-ASCII names), a short hash of the full name is appended, because two
+    frames sharing a crop file means one face silently overwrites another.
+    """
+    video = re.fullmatch(r"(.*)#([0-9]+)", name)
+    if video:
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{Path(video.group(1)).stem}_{int(video.group(2)):06d}")
+    suffix = Path(name).suffix
+    raw = (name[: -len(suffix)] if suffix else name).replace("/", "__")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", raw)
+    if stem.startswith("."):  # a hidden file would be skipped by every dataset loader
+        stem = "_" + stem
+    if stem != raw or "__" in name or not stem.strip("."):
+        stem = f"{stem}_{hashlib.sha1(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+    return stem
 
 
 def match_truth(dets: Sequence[Detection], truth: Sequence[Dict[str, Any]]) -> Dict[int, Tuple[int, float]]:
