@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.runtime.contract import Contract, PreprocessSpec
+from fer_edge.runtime.contract import Contract, PreprocessSpec, preprocess
 from fer_edge.runtime.crop import CropPolicy, crop_face
 from fer_edge.runtime.detect import Detection, make_detector
 from fer_edge.runtime.errors import ConfigError, DataError
@@ -178,7 +178,7 @@ def test_no_face_anywhere_is_an_error_that_suggests_what_to_change(tmp_path):
     src = tmp_path / "frames"
     for k in range(2):
         _write(src / f"{k}.png", np.full((120, 160), 90, np.uint8))
-    with pytest.raises(DataError, match=r"no face found in any of 2 frames.*smaller crop.min_face.*detector"):
+    with pytest.raises(DataError, match=r"no face found — all 2 readable frames.*smaller crop.min_face.*detector"):
         extract_faces(src, tmp_path / "out", POLICY, workers=1, progress=False)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial*"))
 
@@ -285,3 +285,23 @@ def test_a_policy_the_model_does_not_match_is_refused_with_what_to_change():
     assert runtime_policy(model, {"min_face": 60}).min_face == 60  # detector side: allowed
     with pytest.raises(ConfigError, match=r"margin: model expects 0.2, got 0.3.*retrain"):
         runtime_policy(model, {"margin": 0.3})
+
+
+def test_calibrate_detect_reads_the_shared_cache(scenes, tmp_path, monkeypatch):
+    from fer_edge.calibration.images import load_images
+
+    monkeypatch.setenv("FER_EDGE_FACES_CACHE", str(tmp_path / "cache"))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k in (0, 1):
+        shutil.copy(scenes / f"images/frame_00000{k}.png", frames / f"{k}.png")
+    contract = Contract(preprocess=PreprocessSpec(size=32, colour="gray", mean=(0.5,), std=(0.25,)),
+                        crop=POLICY.to_dict())
+    first = load_images(frames, contract, num_images=4, min_images=1, detect=True)
+    entries = list((tmp_path / "cache").iterdir())
+    assert len(first) == 2 and len(entries) == 1
+    monkeypatch.setattr(faces_cache, "extract_faces", lambda *a, **k: pytest.fail("detected twice"))
+    again = load_images(frames, contract, num_images=4, min_images=1, detect=True)
+    assert np.array_equal(first.x, again.x)
+    crop = read_image(entries[0] / _rows(entries[0])[0]["crop"])
+    assert np.array_equal(first.x[0], preprocess(crop, contract.preprocess))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -25,7 +26,12 @@ log = logging.getLogger("fer_edge.data.faces")
 
 #: Bump when the extraction's output changes for the same input and policy (invalidates old entries).
 CACHE_VERSION = 1
+#: Where calibration and eval (which have no ``data.root``) keep entries; ``$FER_EDGE_FACES_CACHE`` moves it.
 DEFAULT_CACHE_ROOT = Path("runs/data/faces")
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("FER_EDGE_FACES_CACHE") or DEFAULT_CACHE_ROOT)
 
 
 def _file_sha256(path: Path) -> str:
@@ -56,7 +62,7 @@ def cache_key(input_sha256: str, policy: CropPolicy, every: int = 1) -> str:
 def cached_faces(source: Any, policy: CropPolicy, cache_root: Any = None, every: int = 1, workers: int = 2,
                  progress: bool = True) -> Path:
     """The ``data faces`` output folder for ``source`` under ``policy``, extracting only on a cache miss."""
-    root = Path(cache_root) if cache_root is not None else DEFAULT_CACHE_ROOT
+    root = Path(cache_root) if cache_root is not None else default_cache_root()
     digest = content_hash(source, every)
     out = root / cache_key(digest, policy, every)
     if (out / SUMMARY_NAME).is_file():

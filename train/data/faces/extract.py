@@ -197,6 +197,7 @@ def extract_faces(source: Any, out_dir: Any, policy: CropPolicy, every: int = 1,
     layout = choose_layout(foot)
     workers = max(1, int(workers))
     total = len(foot.refs) if foot.kind == "folder" else (video_length(foot.path) + every - 1) // every
+    workers = min(workers, max(1, -(-total // CHUNK)))  # no process start-up for a handful of frames
     log.info("data faces: %s (%s%s) → %s; detector %s, min_face %d, margin %.2f, square %s, select %s, "
              "every %d, %d worker(s)", foot.path, foot.kind, ", ground truth" if foot.has_truth else "",
              out_dir, policy.detector, policy.min_face, policy.margin, policy.square, policy.select, every, workers)
@@ -216,9 +217,10 @@ def extract_faces(source: Any, out_dir: Any, policy: CropPolicy, every: int = 1,
                             f"({outcomes[0].name}: {outcomes[0].error})" if outcomes else
                             f"{foot.path}: no frame could be decoded; check the file")
         if ext.faces == 0:
-            raise DataError(f"{foot.path}: no face found in any of {len(read)} frames (detector {policy.detector}, "
-                            f"min_face {policy.min_face}); try a smaller crop.min_face (e.g. --policy min_face=24) "
-                            "or another detector (--policy detector=yunet yunet_model=face_detection_yunet.onnx)")
+            raise DataError(f"{foot.path}: no face found — all {len(read)} readable frames failed to yield a face "
+                            f"(detector {policy.detector}, min_face {policy.min_face}); try a smaller crop.min_face "
+                            "(e.g. --policy min_face=24) or another detector (--policy detector=yunet "
+                            "yunet_model=face_detection_yunet.onnx)")
         write_reports(ext, tmp, contact_sheet=contact_sheet, input_sha256=input_sha256)
         commit_out(tmp, out_dir)
     except BaseException:
