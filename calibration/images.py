@@ -10,18 +10,15 @@ runtime will cut them. Imports numpy/OpenCV only.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Union
 
-import cv2
 import numpy as np
 
 from fer_edge.export.images import dataset_arrays, list_hash, load_folder
-from fer_edge.runtime.contract import Contract, preprocess
+from fer_edge.runtime.contract import Contract
 from fer_edge.runtime.errors import ConfigError, DataError
-from fer_edge.train.data.dataset import FaceDataset
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +49,21 @@ def _pick(n_total: int, n: int, seed: int) -> List[int]:
     return sorted(np.random.default_rng(seed).permutation(n_total)[:n].tolist())
 
 
-def _detect_arrays(ds: FaceDataset, contract: Contract, limit: int) -> ImageSet:
-    """Full frames → largest face per frame through the runtime's detector and ``crop_face``."""
+def _detect_arrays(folder: Path, contract: Contract, limit: int, labelled: bool, seed: int) -> ImageSet:
+    """Full frames → the largest face per frame (the model's crop policy, the runtime's ``detect_and_crop``).
+
+    Goes through the footage cache of ``fer-edge data faces``, so frames that training (``data.detect``)
+    or an earlier calibration already cut with the same policy are not detected again.
+    """
     from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.runtime.detect import detect_and_crop, make_detector
+    from fer_edge.train.data.faces import footage_dataset
 
     policy = CropPolicy.from_dict(contract.crop) if contract.crop else CropPolicy()
-    detector = make_detector(policy)
-    counters: Counter = Counter()
-    xs, paths, skipped = [], [], []
-    for rec in ds.records:
-        if len(xs) >= limit:
-            break
-        try:
-            frame = ds.load_image(rec)
-            faces = detect_and_crop(frame, detector, policy, counters)
-            if not faces:
-                raise ValueError("no face detected")
-            xs.append(preprocess(faces[0][1], contract.preprocess))
-            paths.append(rec.path)
-        except (ValueError, DataError, cv2.error) as exc:
-            skipped.append(f"{rec.path} — {exc}")
-    x = np.stack(xs) if xs else np.zeros((0, *contract.preprocess.input_shape), np.float32)
-    return ImageSet(x, np.full(len(xs), -1, np.int64), paths, skipped)
+    ds = footage_dataset(folder, policy, contract.labels, progress=False)
+    if labelled:
+        ds = ds.subset([i for i, r in enumerate(ds.records) if r.label >= 0])
+    x, y, paths, skipped = dataset_arrays(ds.subset(_pick(len(ds), limit, seed)), contract.preprocess)
+    return ImageSet(x, y, paths, skipped)
 
 
 def load_images(folder: Union[str, Path], contract: Contract, num_images: int, min_images: int,
@@ -100,10 +89,10 @@ def load_images(folder: Union[str, Path], contract: Contract, num_images: int, m
         what = "labelled images (class-named folders such as happy/, sad/)" if labelled else "images"
         raise DataError(f"{role} images: no {what} found in {folder}; give a folder of face crops from the "
                         "deployment camera")
-    ds = ds.subset(_pick(len(ds), num_images if not detect else len(ds), seed))
     if detect:
-        result = _detect_arrays(ds, contract, num_images)
+        result = _detect_arrays(folder, contract, num_images, labelled, seed)
     else:
+        ds = ds.subset(_pick(len(ds), num_images, seed))
         x, y, paths, skipped = dataset_arrays(ds, contract.preprocess, progress=len(ds) > 200)
         result = ImageSet(x, y, paths, skipped)
     result.found, result.source = found, str(folder)
