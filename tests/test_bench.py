@@ -49,6 +49,8 @@ def test_bench_every_path_in_subprocesses(artefacts, tmp_path):
     assert data["paths"]["ort-int8"]["latency"]["p99_ms"] >= data["paths"]["ort-int8"]["latency"]["p50_ms"]
     md = (tmp_path / "b" / "bench.md").read_text()
     assert "| ort-int8 |" in md and "skipped" in md and "GEMM peak" in md
+    diag = res.diagnosis["ort-int8"]
+    assert diag["activation_type"] == "uint8" and diag["quantized_compute"] > 0 and "optimised graph" in md
 
 
 def test_cli_bench_in_process(artefacts, tmp_path, capsys):
@@ -154,3 +156,26 @@ def test_a_broken_path_fails_alone_and_the_others_are_interleaved(artefacts, tmp
     assert fp32.status == "ok" and fp32.latency["n"] == 12            # ceil(10 / 3) calls in each of 3 rounds
     assert res.ratios["int8_vs_fp32_latency_b1"] is None
     assert {g["key"]: g["met"] for g in res.goals}["int8_vs_fp32_latency_b1"] is None
+
+
+def test_int8_diagnosis_names_s8s8_activations(artefacts, tmp_path):
+    """An INT8 with int8 activations is flagged: ONNX Runtime's fast x86 kernels want uint8."""
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from fer_edge.evaluation.ortgraph import explain_int8
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"input": np.zeros((1, 1, 32, 32), np.float32)}])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    s8 = tmp_path / "s8.onnx"
+    quantize_static(str(artefacts.onnx), str(s8), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    extra_options={"ActivationSymmetric": True})
+    d = explain_int8(s8)
+    assert d["activation_type"] == "int8" and any("S8S8" in n for n in d["notes"])
+    assert explain_int8(tmp_path / "missing.onnx").get("error")

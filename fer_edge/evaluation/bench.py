@@ -20,6 +20,7 @@ from fer_edge.runtime.errors import ConfigError, ModelError
 from fer_edge.runtime.manifest import read_manifest, sha256_file
 
 from .macs import count_macs
+from .ortgraph import explain_int8
 from .peak import measure_peak
 from .schedule import run_interleaved
 from .video import video_fps
@@ -47,6 +48,8 @@ class BenchResult:
     ratios: Dict[str, Optional[float]] = field(default_factory=dict)
     goals: List[Dict[str, Any]] = field(default_factory=list)
     video: Dict[str, Any] = field(default_factory=dict)
+    #: per path: what ONNX Runtime's optimised graph runs (see :mod:`.ortgraph`), to explain the ratios
+    diagnosis: Dict[str, Any] = field(default_factory=dict)
     settings: Dict[str, Any] = field(default_factory=dict)
     command: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -240,10 +243,12 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
         results[name] = res
     video = video_fps(_deploy_model(results), video_frames) if video_frames > 0 else \
         {"status": "skipped", "reason": "video_frames = 0"}
+    diagnosis = {name: explain_int8(r.model) for name, r in results.items()
+                 if r.status == "ok" and r.backend == "onnxruntime" and r.precision == "int8"}
     top = max(batches)
     ratios = compute_ratios(results, top)
     result = BenchResult(machine=machine_info(threads), peak=peak.to_dict(), paths=results, ratios=ratios,
-                         goals=judge_goals(ratios), video=video,
+                         goals=judge_goals(ratios), video=video, diagnosis=diagnosis,
                          settings={"batches": list(batches), "warmup": warmup, "iters": iters, "rounds": rounds,
                                    "isolate": isolate, "peak_size": peak_size, "peak_reps": peak_reps},
                          command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]))

@@ -42,6 +42,12 @@ def markdown(result: Any) -> str:
     for g in result.goals:
         verdict = "—" if g["met"] is None else ("**met**" if g["met"] else f"**missed**: {g['note']}")
         lines.append(f"| {g['goal']} | ≥ {g['target']:g} | {_f(g['value'], '{:.2f}')} | {verdict} |")
+    for name, d in (getattr(result, "diagnosis", None) or {}).items():
+        if "ops" not in d:
+            continue
+        ops = ", ".join(f"{k} ×{v}" for k, v in d["ops"].items())
+        lines += ["", f"{name}: ONNX Runtime's optimised graph runs {ops}; activations {d['activation_type']}."]
+        lines += [f"- {note}" for note in d.get("notes", [])]
     head = ["path", "size MB", "MMAC/img", "p50 ms", "p95 ms", "p99 ms"] + \
         [f"img/s b{b}" for b in batches] + ["GMAC/s", "% of peak", "peak RSS MB", "status"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
