@@ -44,8 +44,10 @@ def load_checkpoint(path: Union[str, Path], map_location: str = "cpu") -> Tuple[
     manifest = verify(path, kinds=("checkpoint",))
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise ModelError(f"{path}: not a loadable fer-edge checkpoint ({str(exc).splitlines()[0]}); "
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        # torch's zip reader raises a bare OSError on a truncated file; an empty file gives a message-less EOFError
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{path}: not a loadable fer-edge checkpoint ({why}); "
                          "it may be truncated or contain code (refused by weights_only) — retrain or "
                          "re-copy it") from exc
     if not isinstance(blob, dict) or "state_dict" not in blob:
