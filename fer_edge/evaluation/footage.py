@@ -10,7 +10,8 @@ Three inputs are understood:
   carries the frame's label.
 
 Crops come from :func:`fer_edge.runtime.detect.detect_and_crop` with the MODEL's crop policy, so the
-pixels are those the runtime would feed it.
+pixels are those the runtime would feed it; footage with ground truth goes through the shared cache of
+``fer-edge data faces`` (:mod:`fer_edge.train.data.faces`), detected once per content and policy.
 """
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-import cv2
 import numpy as np
 
 from fer_edge.runtime.contract import Contract, label_index, preprocess
@@ -31,8 +31,6 @@ from fer_edge.train.data.dataset import FaceRecord, Skip
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
-MATCH_IOU = 0.5
 
 
 @dataclass
@@ -67,131 +65,53 @@ def _truth_file(path: Path) -> Optional[Path]:
     return cand if cand.is_file() else None
 
 
-def _read_truth(path: Path) -> List[Dict[str, Any]]:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: not valid JSON ({exc})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("faces", []), list):
-            raise DataError(f"{path}:{n}: expected an object with a 'faces' list")
-        rows.append(row)
-    return rows
-
-
-def _video_in(path: Path) -> Optional[Path]:
-    if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-        return path
-    if path.is_dir():
-        vids = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-        return vids[0] if vids else None
-    return None
-
-
-def _frames_from_video(video: Path) -> Iterator[Tuple[int, str, Optional[np.ndarray]]]:
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise DataError(f"{video}: OpenCV cannot open this video; check the file or extract its frames")
-    i = 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            yield i, f"{video.name}#{i}", frame
-            i += 1
-    finally:
-        cap.release()
-
-
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    from fer_edge.runtime.track import iou
-
-    return iou(a, b)
-
-
 def load_footage(path: Any, contract: Contract, progress: bool = False) -> FootageFaces:
-    """Detect and crop every face in ``path`` with ``contract.crop``; label each from the truth."""
+    """Every face in ``path`` cut with ``contract.crop``; with ground truth, each labelled from its true face.
+
+    With a ``frames.jsonl`` the faces come from the shared footage cache of ``fer-edge data faces``
+    (``select=all`` so every true face can be scored; truth matched at IoU >= 0.5 there), so frames
+    already cut for training or calibration under the same policy are not detected again.
+    """
+    import csv
+
     from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.runtime.detect import detect_and_crop, make_detector
+    from fer_edge.train.data.dataset import read_image
+    from fer_edge.train.data.faces import cached_faces
 
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     policy = CropPolicy.from_dict(dict(contract.crop)) if contract.crop else CropPolicy()
-    truth_path = _truth_file(path)
-    if truth_path is None:
+    if _truth_file(path) is None:
         return _largest_face_per_frame(path, contract, policy)
     match_policy = CropPolicy.from_dict({**policy.to_dict(), "select": "all"})  # score every true face
-    detector = make_detector(match_policy)
-    truth = _read_truth(truth_path)
-    video = _video_in(path) if not any("path" in t for t in truth) else None
-    if video is not None:
-        frames = _frames_from_video(video)
-    else:
-        from fer_edge.train.data.dataset import read_image
-
-        root = truth_path.parent
-
-        def frames_from_paths():
-            for t in truth:
-                rel = str(t.get("path", ""))
-                try:
-                    yield int(t.get("frame", 0)), rel, read_image(root / rel)
-                except ValueError as exc:
-                    yield int(t.get("frame", 0)), f"{rel} ({exc})", None
-
-        frames = frames_from_paths()
-    by_frame = {int(t.get("frame", k)): t for k, t in enumerate(truth)}
-    counters: Counter = Counter({k: 0 for k in ("frames", "true_faces", "missed", "false_detections",
-                                                "unreadable_frames")})
+    out = cached_faces(path, match_policy, progress=progress)
+    summ = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    with open(out / "faces.csv", newline="", encoding="utf-8") as fh:
+        matched = [r for r in csv.DictReader(fh) if r["truth_iou"]]
     xs: List[np.ndarray] = []
     recs: List[FaceRecord] = []
     skipped: List[Skip] = []
-    for idx, name, frame in frames:
-        faces = by_frame.get(idx, {}).get("faces", [])
-        if frame is None:
-            skipped.append(Skip(name, "unreadable frame"))
-            counters["unreadable_frames"] += 1
+    for r in matched:
+        try:
+            xs.append(preprocess(read_image(out / r["crop"]), contract.preprocess))
+        except ValueError as exc:
+            skipped.append(Skip(r["source"], f"unusable crop ({exc})"))
             continue
-        counters["frames"] += 1
-        counters["true_faces"] += len(faces)
-        found = detect_and_crop(frame, detector, match_policy, counters)
-        used = set()
-        for face in faces:
-            box = face.get("bbox", [0, 0, 0, 0])
-            best, best_iou = None, MATCH_IOU
-            for k, (det, _crop) in enumerate(found):
-                v = _iou(det.bbox, box)
-                if k not in used and v >= best_iou:
-                    best, best_iou = k, v
-            if best is None:
-                counters["missed"] += 1
-                continue
-            used.add(best)
-            lab = label_index(str(face.get("expression", "")), contract.labels)
-            inten = face.get("intensity")
-            try:
-                xs.append(preprocess(found[best][1], contract.preprocess))
-            except ValueError as exc:
-                skipped.append(Skip(name, f"unusable crop ({exc})"))
-                continue
-            recs.append(FaceRecord(path=name, label=-1 if lab is None else lab,
-                                   intensity=float(inten) if isinstance(inten, (int, float)) else math.nan))
-        counters["false_detections"] += len(found) - len(used)
-    if counters["frames"] == 0:
-        raise DataError(f"{path}: no readable frame; check the video or the frame paths in {truth_path}")
+        lab = label_index(r["label"], contract.labels) if r["label"] else None
+        recs.append(FaceRecord(path=r["source"], label=-1 if lab is None else lab,
+                               intensity=float(r["intensity"]) if r["intensity"] else math.nan))
+    ra = summ["recall_all"]
+    counters = {**summ.get("counters", {}), "frames": summ["frames"], "true_faces": ra["true_faces"],
+                "missed": ra["true_faces"] - ra["found"], "false_detections": summ["faces"] - ra["found"],
+                "unreadable_frames": summ["frames_unreadable"], "detected": len(recs)}
     if not recs:
-        raise DataError(f"{path}: no face found in {counters['frames']} frames ({counters['true_faces']} true "
-                        f"faces); try a smaller crop.min_face or another detector (YuNet)")
-    counters["detected"] = len(recs)
+        raise DataError(f"{path}: none of the {ra['true_faces']} true faces in {summ['frames']} frames was found; "
+                        "try a smaller crop.min_face or another detector (YuNet)")
     log.info("footage %s: %d of %d true faces detected (%d false detections) in %d frames", path.name,
              len(recs), counters["true_faces"], counters["false_detections"], counters["frames"])
-    return FootageFaces(truth_path.parent, recs, np.stack(xs), tuple(contract.labels), name=path.name,
-                        skipped=skipped, counts=dict(counters))
+    return FootageFaces(out, recs, np.stack(xs), tuple(contract.labels), name=path.name,
+                        skipped=skipped, counts=counters)
 
 
 def _largest_face_per_frame(path: Path, contract: Contract, policy: Any) -> FootageFaces:
