@@ -18,7 +18,7 @@ def artefacts(tmp_path_factory):
     return shared_artefacts(tmp_path_factory)
 
 
-FAST = dict(iters=25, warmup=3, peak_size=128, peak_reps=3, video_frames=0, batches=(1, 8, 32))
+FAST = dict(iters=15, warmup=2, peak_size=128, peak_reps=3, video_frames=0, batches=(1, 8, 32), rounds=3)
 
 
 def _sane(r: PathResult) -> None:
@@ -150,7 +150,7 @@ def test_a_broken_path_fails_alone_and_the_others_are_interleaved(artefacts, tmp
     bad = tmp_path / "bad.int8.onnx"
     bad.write_bytes(b"\x08\x07 truncated onnx")
     res = run_bench(model=artefacts.onnx, int8=bad, compare=["ort-fp32", "ort-int8"], isolate=True,
-                    rounds=3, **{**FAST, "iters": 10})
+                    **{**FAST, "iters": 10})
     assert res.paths["ort-int8"].status == "failed" and "bad.int8.onnx" in res.paths["ort-int8"].reason
     fp32 = res.paths["ort-fp32"]
     assert fp32.status == "ok" and fp32.latency["n"] == 12            # ceil(10 / 3) calls in each of 3 rounds
