@@ -25,7 +25,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config`` and ``--set``: every verb that reads the config takes these two."""
     parser.add_argument("--config", default=None,
                         help="config YAML path or shipped name (default, ci); default: default")
-    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override config keys, e.g. --set train.epochs=3 data.synth.seed=1")
 
 

@@ -304,3 +304,16 @@ def test_jsonl_writer_random_floats_and_unicode_give_valid_json_lines(tmp_path_f
         assert validate_line(obj) == []
         for f in obj["faces"]:
             assert all(p is None or math.isfinite(p) for p in f["probs"])
+
+
+def test_repeated_set_flags_all_apply():
+    """``--set a=1 --set b=2`` used to keep only the last flag: data.root silently fell back to its default."""
+    import argparse
+
+    from fer_edge.cli import add_config_arguments, load_args_config
+
+    p = argparse.ArgumentParser()
+    add_config_arguments(p)
+    args = p.parse_args(["--config", "ci", "--set", "data.root=/x", "--set", "train.epochs=5", "name=z"])
+    cfg = load_args_config(args)
+    assert (cfg.data.root, cfg.train.epochs, cfg.name) == ("/x", 5, "z")
