@@ -15,11 +15,12 @@ run), and the end-to-end runtime FPS on a synthetic video. Writes bench.json, be
 table) and PNG charts to --out. The headline is the ratios (INT8 vs torch eager, INT8 vs FP32):
 absolute times vary by machine.
 
---int8 defaults to MODEL.int8.onnx next to MODEL, --checkpoint to the .pt whose hash MODEL's
-manifest records. Paths that cannot run here (no TensorRT) are listed as skipped, with the reason.
+--int8 defaults to MODEL.int8.onnx next to MODEL or an INT8 nearby whose manifest names MODEL as
+its parent; --checkpoint to the .pt nearby whose hash MODEL's manifest records. Paths that cannot
+run here (no TensorRT) are listed as skipped, with the reason.
 
 examples:
-  fer-edge bench --model runs/default/dann/model.onnx --out runs/bench
+  fer-edge bench --model runs/default/export/model.onnx --out runs/bench
   fer-edge bench --model model.onnx --int8 model.int8.onnx --checkpoint best.pt --compare torch,ort-int8
   fer-edge bench --model model.onnx --engine model.engine --out runs/bench   # on the device
 """

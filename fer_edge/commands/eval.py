@@ -14,9 +14,9 @@ The data is preprocessed with the MODEL's contract (labels, preprocessing, crop 
 as deployment will feed it. Dataset labels are matched to the model's by name.
 
 examples:
-  fer-edge eval --model runs/default/dann/best.pt --data runs/data/cabin-nir/test --out runs/eval/pt
-  fer-edge eval --model model.int8.onnx --reference model.onnx --data test/ --out runs/eval/int8
-  fer-edge eval --model model.engine --data footage.mp4 --detect --out runs/eval/trt
+  fer-edge eval --model runs/default/train/dann/best.pt --data TEST_FOLDER --out runs/eval/pt
+  fer-edge eval --model model.int8.onnx --reference model.onnx --data TEST_FOLDER --out runs/eval/int8
+  fer-edge eval --model model.engine --data SCENES_OR_VIDEO_WITH_frames.jsonl --detect --out runs/eval/trt
 """
 
 log = logging.getLogger("fer_edge.eval")
