@@ -305,3 +305,23 @@ def test_calibrate_detect_reads_the_shared_cache(scenes, tmp_path, monkeypatch):
     assert np.array_equal(first.x, again.x)
     crop = read_image(entries[0] / _rows(entries[0])[0]["crop"])
     assert np.array_equal(first.x[0], preprocess(crop, contract.preprocess))
+
+
+def test_crops_cut_under_another_policy_are_refused_where_they_are_loaded(fixed, tmp_path):
+    from fer_edge.config import load_config
+    from fer_edge.train.data.faces import check_crop_folder
+    from fer_edge.train.data.sources import load_split
+
+    _write(tmp_path / "frames" / "a.png", _gray(1))
+    extract_faces(tmp_path / "frames", tmp_path / "out", POLICY, workers=1, progress=False)
+    faces = tmp_path / "out" / "faces"
+    check_crop_folder(faces, POLICY)
+    check_crop_folder(faces, CropPolicy(min_face=60, detector="haar"))  # where faces are, not their pixels
+    check_crop_folder(tmp_path / "frames", CropPolicy(margin=0.4))  # not a data faces output: unknown, not checked
+    with pytest.raises(ConfigError, match=r"margin: model expects 0.3, got 0.2.*--policy margin=0.3"):
+        check_crop_folder(faces, CropPolicy(margin=0.3))
+    cfg = load_config("ci", [f"data.target={faces}", "crop.square=false", f"data.root={tmp_path / 'data'}"])
+    with pytest.raises(ConfigError, match="square"):
+        load_split(cfg, "target")
+    cfg = load_config("ci", [f"data.target={faces}", f"data.root={tmp_path / 'data'}"])
+    assert len(load_split(cfg, "target")) == 1

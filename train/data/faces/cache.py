@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from fer_edge.runtime.crop import CropPolicy
-from fer_edge.runtime.errors import DataError
+from fer_edge.runtime.errors import ConfigError, DataError
 from fer_edge.train.data.dataset import FaceDataset
 
 from .extract import SUMMARY_NAME, extract_faces
@@ -88,3 +88,34 @@ def footage_dataset(source: Any, policy: CropPolicy, labels: Sequence[str], cont
         raise DataError(f"{source}: no face found; try a smaller crop.min_face or another detector")
     fmt = {"truth": "auto", "classes": "imagefolder", "flat": "unlabelled"}.get(summ.get("layout"), "auto")
     return load_dataset(out / "faces", fmt, labels, contempt, name=name or Path(str(source)).name)
+
+
+def check_crop_folder(path: Any, policy: Any) -> None:
+    """Refuse crops that ``data faces`` cut under a policy other than ``policy`` (the model's or the config's).
+
+    A ``data faces`` output records its policy in ``summary.json``; ``path`` may be that output or its
+    ``faces/`` folder. A different margin, squareness, CLAHE or alignment is the silent accuracy loss the
+    crop policy exists to prevent, so it is a :class:`ConfigError` that says what to change. Folders that
+    are not ``data faces`` outputs are not checked (their policy is unknown).
+    """
+    p = Path(str(path))
+    summ = next((c / SUMMARY_NAME for c in (p, p.parent) if (c / SUMMARY_NAME).is_file()), None)
+    if summ is None:
+        return
+    try:
+        made = json.loads(summ.read_text(encoding="utf-8"))
+        if made.get("kind") != "faces":
+            return
+        cut = CropPolicy.from_dict(made["policy"])
+    except (ValueError, KeyError, TypeError, ConfigError):
+        return
+    want = policy if isinstance(policy, CropPolicy) else CropPolicy.from_dict(dict(policy or {}))
+    diff = want.compatible_with(cut)
+    if diff:
+        raise ConfigError(f"{p}: these crops were cut by `data faces` under another crop policy ({diff}); re-run "
+                          f"`fer-edge data faces` with --policy {' '.join(f'{k}={v}' for k, v in _pixel_keys(want))} "
+                          "or train/export the model with the crops' policy")
+
+
+def _pixel_keys(policy: CropPolicy):
+    return [(k, str(getattr(policy, k)).lower()) for k in ("margin", "square", "clahe", "align")]
