@@ -97,4 +97,7 @@ def load_split(cfg, role: str) -> Optional[FaceDataset]:
 
         return footage_dataset(value, cfg.crop, labels, cfg.data.contempt, cache_root=Path(cfg.data.root) / "faces",
                                name=f"{role}:{Path(value).name}", workers=int(cfg.data.synth.workers))
+    from .faces import check_crop_folder
+
+    check_crop_folder(value, cfg.crop)  # crops `data faces` cut under another policy are refused
     return load_dataset(value, cfg.data.format, labels, cfg.data.contempt, name=f"{role}:{Path(value).name}")
