@@ -29,4 +29,7 @@ def load_eval_dataset(path: Union[str, Path], contract: Contract, fmt: str = "au
         from .footage import load_footage
 
         return load_footage(path, contract)
+    from fer_edge.train.data.faces import check_crop_folder
+
+    check_crop_folder(path, contract.crop)  # crops `data faces` cut under another policy are refused
     return _loader()(str(path), fmt=fmt)
