@@ -123,6 +123,7 @@ def main(argv: Sequence[str] = None) -> int:
                          **yaw_bands(d, src)})
             print(f"recall {name} min_face={pol.min_face}: |yaw|<=30 {rows[-1]['frontal']}, all {rows[-1]['all']}")
     speed = []
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     for workers in sorted({1, args.workers}):
         d = out / f"fps-w{workers}"
         t0 = time.perf_counter()
@@ -151,6 +152,10 @@ def main(argv: Sequence[str] = None) -> int:
               "| workers | frames | seconds | frames/s |", "|---|---|---|---|"]
     for w, n, dt in speed:
         lines.append(f"| {w} | {n} | {dt:.1f} | {n / dt:.1f} |")
+    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines += ["", f"1-minute load average before/after the timed runs: {load0:.1f} / {load1:.1f} on "
+              f"{os.cpu_count()} cores (a load above the core count means other jobs shared the CPU and the "
+              "frames/s above are lower than on an idle machine)."]
     lines += ["", "Time covers everything `fer-edge data faces` does: PNG decode, Haar detection (on the frame "
               "as is; 640 px wide needs no downscale), cropping with `crop_face`, PNG writes, faces.csv, the "
               "contact sheet and summary.json.", ""]

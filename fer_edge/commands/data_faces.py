@@ -20,7 +20,7 @@ writes into --out:
   faces.csv         source frame, frame index, face number, bbox, detector score, crop path, label
   no_face.txt       frames in which no face was found (counted, never an error)
   skipped.txt       unreadable frames, each with the reason
-  contact_sheet.png up to 100 crops spread over the run
+  contact_sheet.png one row of crops per class (the data preview's sheet)
   summary.json      counts, the policy, frames/s, and recall when ground truth exists
 
 The policy is the config's `crop:` section; --policy KEY=VALUE changes one key

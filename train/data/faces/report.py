@@ -48,26 +48,16 @@ def _csv(columns: Sequence[str], rows: Sequence[Dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def make_contact_sheet(root: Path, rows: Sequence[FaceRow], cols: int = 10, cell: int = 64,
-                       limit: int = 100) -> np.ndarray:
-    """A grid of up to ``limit`` crops (evenly spread over the run), each captioned with its label.
+def make_contact_sheet(root: Path, rows: Sequence[FaceRow], domain: str, per_row: int = 10) -> np.ndarray:
+    """The data preview's contact sheet (one row per class, faces spread evenly) of the crops just written."""
+    from fer_edge.runtime.contract import LABELS, labels_with_contempt
+    from fer_edge.train.data.dataset import FaceDataset, FaceRecord
+    from fer_edge.train.data.preview import contact_sheet
 
-    Spread rather than first-N so a long clip shows its whole length; gray crops are shown as gray.
-    """
-    pick = rows if len(rows) <= limit else [rows[int(i)] for i in np.linspace(0, len(rows) - 1, limit)]
-    n_rows = max(1, math.ceil(len(pick) / cols))
-    sheet = np.full((n_rows * cell, cols * cell, 3), 32, np.uint8)
-    for k, row in enumerate(pick):
-        img = cv2.imread(str(root / row.crop), cv2.IMREAD_COLOR)
-        if img is None:
-            continue
-        r, c = divmod(k, cols)
-        sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = cv2.resize(img, (cell, cell),
-                                                                               interpolation=cv2.INTER_AREA)
-        if row.label:
-            cv2.putText(sheet, row.label[:4], (c * cell + 2, r * cell + cell - 4), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.35, (0, 255, 255), 1, cv2.LINE_AA)
-    return sheet
+    labels = tuple(labels_with_contempt(any(r.label and r.label not in LABELS for r in rows)))
+    recs = [FaceRecord(path=r.crop, label=labels.index(r.label) if r.label in labels else -1, domain=domain)
+            for r in rows]
+    return contact_sheet(FaceDataset(root, recs, labels, domain), per_row=per_row)
 
 
 def summary(ext: Extraction, input_sha256: str = "") -> Dict[str, Any]:
@@ -110,7 +100,7 @@ def write_reports(ext: Extraction, root: Path, contact_sheet: bool = True, input
     skipped += [f"{o.name} — {o.error}" for o in ext.outcomes if o.error is not None]
     atomic_write(root / SKIPPED, "".join(f"{s}\n" for s in skipped))
     if contact_sheet and rows:
-        ok, buf = cv2.imencode(".png", make_contact_sheet(root, rows))
+        ok, buf = cv2.imencode(".png", make_contact_sheet(root, rows, ext.footage.path.name))
         if ok:
             atomic_write(root / CONTACT_SHEET, buf.tobytes())
     summ = summary(ext, input_sha256)
