@@ -268,14 +268,14 @@ def test_cli_policy_overrides_go_through_the_config(tmp_path):
 
 
 def test_cli_run_prints_counts(fixed, tmp_path, capsys):
-    from fer_edge.commands import data_faces
+    from fer_edge.cli import main
 
     _write(tmp_path / "frames" / "a.png", _gray(1))
-    p = argparse.ArgumentParser()
-    data_faces.add_arguments(p)
-    rc = data_faces.run(p.parse_args(["--in", str(tmp_path / "frames"), "--out", str(tmp_path / "out"),
-                                      "--workers", "1", "--config", "ci"]))
+    rc = main(["data", "faces", "--in", str(tmp_path / "frames"), "--out", str(tmp_path / "out"), "--workers", "1",
+               "--config", "ci"])
     assert rc == 0 and "faces: 1 from 1 of 1 frames" in capsys.readouterr().out
+    rc = main(["data", "faces", "--in", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")])
+    assert rc == 1 and "no such frames folder" in capsys.readouterr().err
 
 
 def test_a_policy_the_model_does_not_match_is_refused_with_what_to_change():

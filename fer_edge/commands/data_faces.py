@@ -6,7 +6,9 @@ A sub-verb of ``fer-edge data`` (registered there); this module can also be driv
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from pathlib import Path
 
 HELP = "detect and crop faces in a frames folder or video (the runtime's detector and crop policy)"
 DESCRIPTION = """\
@@ -46,14 +48,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", nargs="+", default=[], metavar="KEY=VALUE",
                    help="crop-policy overrides, e.g. min_face=24 margin=0.25 detector=yunet yunet_model=y.onnx")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--detect-width", type=int, default=640,
-                   help="frames wider than this are downscaled for detection (boxes scaled back; default 640)")
+    p.add_argument("--detect-width", type=int, default=None,
+                   help="frames wider than this are downscaled for detection, boxes scaled back "
+                        "(default: runtime.detect_width, as `fer-edge run` does)")
     p.add_argument("--no-contact-sheet", action="store_true", help="do not write contact_sheet.png")
     add_config_arguments(p)
 
 
 def policy_from_args(args: argparse.Namespace):
     """The config's crop policy with ``--policy`` and ``--all-faces`` applied (validated by the config)."""
+    return config_from_args(args).crop
+
+
+def config_from_args(args: argparse.Namespace):
+    """The config with ``--policy`` (as ``crop.KEY=VALUE``) and ``--all-faces`` applied."""
     from fer_edge.cli import load_args_config
     from fer_edge.runtime.errors import ConfigError
 
@@ -66,19 +74,17 @@ def policy_from_args(args: argparse.Namespace):
     if args.all_faces:
         extra.append("crop.select=all")
     args.overrides = list(getattr(args, "overrides", []) or []) + extra
-    return load_args_config(args).crop
+    return load_args_config(args)
 
 
 def run(args: argparse.Namespace) -> int:
     from fer_edge.train.data.faces import extract_faces
 
-    policy = policy_from_args(args)
-    ext = extract_faces(args.source, args.out, policy, every=args.every, workers=args.workers,
-                        detect_width=args.detect_width, progress=not getattr(args, "quiet", False),
+    cfg = config_from_args(args)
+    width = args.detect_width if args.detect_width is not None else cfg.runtime.detect_width
+    ext = extract_faces(args.source, args.out, cfg.crop, every=args.every, workers=args.workers, detect_width=width,
+                        progress=not getattr(args, "quiet", False),
                         contact_sheet=not args.no_contact_sheet)
-    import json
-    from pathlib import Path
-
     s = json.loads((Path(args.out) / "summary.json").read_text(encoding="utf-8"))
     print(f"faces: {s['faces']} from {s['frames_with_faces']} of {s['frames']} frames "
           f"({s['frames_no_face']} with no face, {s['frames_unreadable']} unreadable) in {ext.seconds:.1f} s "
