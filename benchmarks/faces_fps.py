@@ -36,7 +36,9 @@ BANDS = ((0, 15), (15, 30), (30, 45), (45, 90))
 
 
 def footage(out: Path, kind: str, count: int, seed: int, workers: int) -> Path:
-    d = out / f"cabin-nir-{kind}-{count}-s{seed}"
+    from fer_edge.train.data.sources import WORLD_VERSION
+
+    d = out / f"cabin-nir-{kind}-{count}-s{seed}-w{WORLD_VERSION}"
     if not (d / MARKER).is_file():
         generate("cabin-nir", kind, d, count, seed=seed, workers=workers)
     return d
