@@ -16,6 +16,7 @@ class RuntimeConfig:
     backend: Literal["auto", "tensorrt", "onnxruntime"] = "auto"
     detect_every: int = 5
     detect_mode: Literal["auto", "sync", "async"] = "auto"
+    rescan_every: int = 30
     max_frames: Optional[int] = None
     queue_size: int = 4
     drop_policy: Literal["auto", "drop_oldest", "block"] = "auto"

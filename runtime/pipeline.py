@@ -22,7 +22,7 @@ from .capture import CaptureThread, FrameQueue, _End, resolve_drop_policy
 from .config import RuntimeConfig
 from .contract import preprocess
 from .crop import CropPolicy, crop_face
-from .detect import Detection, FaceDetector, eyes_for, make_detector, select_faces
+from .detect import Detection, FaceDetector, detect_near, eyes_for, make_detector, select_faces
 from .errors import ConfigError, FerEdgeError, ModelError, SourceError
 from .results import FaceResult, FrameResult
 from .smooth import Smoother
@@ -105,6 +105,7 @@ class Pipeline:
         self.smoother = Smoother(self.config.ema_alpha, self.config.hysteresis_margin, self.config.hysteresis_frames)
         self._processed = 0
         self._since_detect = 0
+        self._since_full = 0
         self._frame_shape: Optional[Tuple[int, ...]] = None
         self._force_detect = True
         self._generation = 0
@@ -146,7 +147,12 @@ class Pipeline:
 
     # --- one frame -------------------------------------------------------------------------------
     def _detect(self, img: np.ndarray) -> List[Detection]:
+        """A full-frame scan: min_face, selection and eye alignment applied (runs in either thread)."""
+        self.stats.events["full_scans"] += 1
         dets = [d for d in self.detector.detect(img) if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face]
+        return self._finish(img, dets)
+
+    def _finish(self, img: np.ndarray, dets: List[Detection]) -> List[Detection]:
         dets = select_faces(dets, self.policy)
         if self.policy.align:
             dets = [Detection(d.bbox, d.score, eyes_for(img, d, self.policy, self.stats.events)) for d in dets]
@@ -216,13 +222,30 @@ class Pipeline:
     def _due(self) -> bool:
         return self._force_detect or self._since_detect >= self.config.detect_every
 
+    def _roi_pass(self) -> bool:
+        """Re-detect around the tracked faces only (cheap), or is a full-frame scan due?"""
+        return bool(self.tracker.tracks) and not self._force_detect and \
+            self._since_full < max(self.config.rescan_every, self.config.detect_every)
+
+    def _roi_detect(self, img: np.ndarray) -> List[Detection]:
+        self.stats.events["roi_scans"] += 1
+        dets = detect_near(self.detector, img, [t.bbox for t in self.tracker.tracks])
+        return self._finish(img, [d for d in dets if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face])
+
     def _detect_sync(self, img: np.ndarray, result: FrameResult) -> list:
+        self._since_full += 1
         if self._due():
             result.detected = True
+            roi = self._roi_pass()
             self._since_detect, self._force_detect = 0, False
             self.stats.detections += 1
             try:
-                tracks = self.tracker.update(self._detect(img), self._processed)
+                if roi:
+                    dets = self._roi_detect(img)
+                else:
+                    self._since_full = 0
+                    dets = self._detect(img)
+                tracks = self.tracker.update(dets, self._processed)
             except Exception as exc:  # noqa: BLE001 - a detector error on one frame must not stop the run
                 self.stats.fault("detect_error", str(exc))
                 tracks = self.tracker.expire(self._processed)
@@ -232,25 +255,32 @@ class Pipeline:
         return tracks
 
     def _detect_async(self, img: np.ndarray, result: FrameResult) -> list:
-        """Fold in a finished background detection (if of the current frame geometry), start the next."""
+        """Full-frame scans in the background thread, re-detection around tracked faces in line."""
         if self._worker is None:
             self._worker = AsyncDetector(self._detect)
+        self._since_full += 1
         done = self._worker.poll()
-        tracks = None
         if done is not None:
             (generation, _), dets = done
             if isinstance(dets, Exception):
                 self.stats.fault("detect_error", str(dets))
             elif generation == self._generation:
                 result.detected = True
-                tracks = self.tracker.update(dets, self._processed)
-        if tracks is None:
-            tracks = self.tracker.expire(self._processed)
-        if self._due() and self._worker.submit(img, (self._generation, self._processed)):
-            self._since_detect, self._force_detect = 0, False
-            self.stats.detections += 1
+                self.tracker.update(dets, self._processed)
+        if self._due():
+            if self._roi_pass():
+                result.detected = True
+                self._since_detect = 0
+                self.stats.detections += 1
+                try:
+                    self.tracker.update(self._roi_detect(img), self._processed)
+                except Exception as exc:  # noqa: BLE001
+                    self.stats.fault("detect_error", str(exc))
+            elif self._worker.submit(img, (self._generation, self._processed)):
+                self._since_detect, self._force_detect, self._since_full = 0, False, 0
+                self.stats.detections += 1
         self._since_detect += 1
-        return tracks
+        return self.tracker.expire(self._processed)
 
     def close(self) -> None:
         """Stop the background detector (if any); the pipeline can run again afterwards."""
@@ -261,7 +291,6 @@ class Pipeline:
     def _faulted(self, result: FrameResult, kind: str, detail: str) -> FrameResult:
         result.fault = kind
         self.stats.fault(kind, detail)
-        self._force_detect = True
         self._processed += 1
         self.stats.frame(0, result.latency_ms)
         return result
@@ -304,8 +333,9 @@ class Pipeline:
                     error = item.error
                     break
                 if item.fault in ("source_lost", "read_error"):
-                    self.tracker.reset()
+                    self.tracker.reset()  # the scene may have changed while the camera was gone
                     self._generation += 1
+                    self._force_detect = True
                 yield self.process(item)
         finally:
             thread.stop()

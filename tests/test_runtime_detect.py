@@ -129,3 +129,18 @@ def test_yunet_needs_its_model_file(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(ModelError):
         make_detector(CropPolicy(detector="yunet", yunet_model=str(bad)))
+
+
+def test_detect_near_finds_only_faces_around_the_hint():
+    from fer_edge.runtime.detect import detect_near
+
+    img = _two_faces()
+    det = HaarDetector(min_face=24)
+    full = {d.bbox for d in det.detect(img)}
+    big = max(full, key=lambda b: b[2])
+    near = detect_near(det, img, [big])
+    assert len(near) == 1
+    (x, y, w, h), (bx, by, bw, bh) = near[0].bbox, big
+    assert abs(h - bh) <= 16
+    assert abs(x - bx) <= 8 and abs(y - by) <= 8 and abs(w - bw) <= 16  # frame coordinates, not window ones
+    assert detect_near(det, img, [(5, 5, 10, 10)]) == []  # window too small / nothing there
