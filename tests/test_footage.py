@@ -325,3 +325,19 @@ def test_crops_cut_under_another_policy_are_refused_where_they_are_loaded(fixed,
         load_split(cfg, "target")
     cfg = load_config("ci", [f"data.target={faces}", f"data.root={tmp_path / 'data'}"])
     assert len(load_split(cfg, "target")) == 1
+
+
+def test_a_cache_entry_committed_by_another_process_is_kept(tmp_path):
+    """Two training ranks extracting the same footage: the second commit keeps the first finished entry."""
+    out = tmp_path / "entry"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    tmp = tmp_path / ".entry.partial-1"
+    tmp.mkdir()
+    (tmp / "summary.json").write_text('{"late": 1}')
+    faces_extract.commit_out(tmp, out, replace=False)
+    assert (out / "summary.json").read_text() == "{}" and not tmp.exists()
+    tmp.mkdir()
+    (tmp / "summary.json").write_text('{"new": 1}')
+    faces_extract.commit_out(tmp, out, replace=True)  # data faces --out: a re-run replaces the old output
+    assert (out / "summary.json").read_text() == '{"new": 1}'

@@ -68,7 +68,8 @@ def cached_faces(source: Any, policy: CropPolicy, cache_root: Any = None, every:
     if (out / SUMMARY_NAME).is_file():
         log.info("faces of %s: cached at %s", source, out)
         return out
-    extract_faces(source, out, policy, every=every, workers=workers, progress=progress, input_sha256=digest)
+    extract_faces(source, out, policy, every=every, workers=workers, progress=progress, input_sha256=digest,
+                  replace=False)
     return out
 
 

@@ -172,23 +172,37 @@ def prepare_out(out_dir: Path) -> Path:
     return tmp
 
 
-def commit_out(tmp: Path, out_dir: Path) -> Path:
-    """Swap the finished temporary folder into place (the old output, if any, is removed first)."""
+def commit_out(tmp: Path, out_dir: Path, replace: bool = True) -> Path:
+    """Swap the finished temporary folder into place.
+
+    ``replace=True`` (``data faces --out``) removes an earlier output first. ``replace=False`` (the
+    cache) keeps a finished entry another process committed meanwhile (two training ranks extracting
+    the same footage), so no reader ever sees its folder disappear.
+    """
+    if (out_dir / SUMMARY_NAME).is_file() and not replace:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out_dir
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    try:
+        os.replace(tmp, out_dir)
+    except OSError:
+        if replace or not (out_dir / SUMMARY_NAME).is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # lost the race to an identical entry
     return out_dir
 
 
 def extract_faces(source: Any, out_dir: Any, policy: CropPolicy, every: int = 1, workers: int = 2,
                   detect_width: int = 640, progress: bool = True, contact_sheet: bool = True,
-                  input_sha256: str = "") -> Extraction:
+                  input_sha256: str = "", replace: bool = True) -> Extraction:
     """Detect and crop every face of ``source`` (frames folder or video) into ``out_dir``.
 
     Writes ``faces/`` (the crop dataset: flat, class sub-folders, or ``images/`` + ``labels.csv`` when
     the source has ``frames.jsonl`` ground truth), ``faces.csv``, ``no_face.txt``, ``skipped.txt``,
     ``contact_sheet.png`` and ``summary.json`` (last). Frames with no face and unreadable frames are
     counted and listed; a source in which no face is found at all raises :class:`DataError`.
+    ``replace=False`` keeps an existing finished ``out_dir`` (see :func:`commit_out`).
     """
     from .report import write_reports
 
@@ -222,7 +236,7 @@ def extract_faces(source: Any, out_dir: Any, policy: CropPolicy, every: int = 1,
                             "(e.g. --policy min_face=24) or another detector (--policy detector=yunet "
                             "yunet_model=face_detection_yunet.onnx)")
         write_reports(ext, tmp, contact_sheet=contact_sheet, input_sha256=input_sha256)
-        commit_out(tmp, out_dir)
+        commit_out(tmp, out_dir, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
