@@ -215,6 +215,10 @@ def test_video_every_n_with_truth(tmp_path_factory, tmp_path):
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["recall_all"]["true_faces"] == 3 and s["frames"] == 3
     assert all(r["source"].startswith("video.") and "#" in r["source"] for r in _rows(tmp_path / "out"))
+    video = next(clip.glob("video.*"))  # the file itself is a source too (data.target=clip.mp4)
+    ds = footage_dataset(video, POLICY, ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"),
+                         cache_root=tmp_path / "cache", every=3, workers=1, progress=False)
+    assert len(ds) == len([r for r in _rows(tmp_path / "out") if r["label"]]) and ds.labelled
 
 
 def test_align_fallback_is_counted_and_the_crop_stays_unrotated(fixed, tmp_path):
