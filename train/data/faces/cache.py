@@ -39,7 +39,7 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def content_hash(source: Any, every: int = 1) -> str:
+def content_hash(source: Any) -> str:
     """SHA-256 over the relative names and bytes of the frames (or video) and ground truth of ``source``."""
     foot = open_footage(source, 1)
     h = hashlib.sha256(f"fer-edge-footage:{foot.kind}".encode())
@@ -63,7 +63,7 @@ def cached_faces(source: Any, policy: CropPolicy, cache_root: Any = None, every:
                  progress: bool = True) -> Path:
     """The ``data faces`` output folder for ``source`` under ``policy``, extracting only on a cache miss."""
     root = Path(cache_root) if cache_root is not None else default_cache_root()
-    digest = content_hash(source, every)
+    digest = content_hash(source)
     out = root / cache_key(digest, policy, every)
     if (out / SUMMARY_NAME).is_file():
         log.info("faces of %s: cached at %s", source, out)
