@@ -213,6 +213,33 @@ manifest_like = st.dictionaries(st.one_of(st.sampled_from(MANIFEST_KEYS), st.tex
                                 max_size=12)
 
 
+@FUZZ_SMALL
+@given(header=st.lists(st.one_of(st.sampled_from(["path", "expression", "emotion", "pixels", "Usage",
+                                                  "subDirectory_filePath", "x", "w"]), st.text(max_size=6)),
+                       max_size=5),
+       rows=st.lists(st.lists(cells, max_size=5), max_size=4), unlabelled=st.booleans())
+def test_auto_detected_folder_with_random_csv_loads_or_data_error(tmp_path_factory, good_png, header, rows,
+                                                                 unlabelled):
+    root = tmp_path_factory.mktemp("auto")
+    if unlabelled:
+        (root / "a.png").write_bytes(good_png)
+    _write_csv(root / "data.csv", header, rows)
+    _load_or_data_error(root, "auto")
+
+
+@FUZZ_SMALL
+@given(lines=st.lists(st.one_of(st.text(max_size=30), json_values.map(json.dumps)), max_size=5))
+def test_footage_ground_truth_random_lines_load_or_data_error(tmp_path_factory, lines):
+    from fer_edge.train.data.faces.frames import read_truth
+
+    p = tmp_path_factory.mktemp("truth") / "frames.jsonl"
+    p.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        assert all(isinstance(r, dict) for r in read_truth(p))
+    except DataError as exc:
+        assert _named(exc, DataError)
+
+
 def _base_manifest_dict():
     return Manifest(kind="onnx").to_dict()
 
