@@ -77,7 +77,7 @@ def plain(tmp_path_factory):
     model = _world(root, sensitive=False)
     src = root / "source"
     _write_faces(src, synthetic_faces(60, 48, seed=9))
-    res = calibrate(model, root / "calib", root / "m.int8.onnx", method="entropy", num_images=80, min_images=50,
+    res = calibrate(model, root / "calib", root / "m.int8.onnx", method="minmax", num_images=80, min_images=50,
                     eval_data=root / "eval", max_drop=100.0, compare_source=src)
     return root, model, res
 
@@ -134,7 +134,7 @@ def test_int8_contract_manifest_and_parent(plain, tmp_path):
 def test_report_and_source_comparison(plain):
     root, _, res = plain
     rep = json.loads((root / "m.int8.json").read_text())
-    assert rep["method"] == "entropy" and rep["images"]["count"] == 80
+    assert rep["method"] == "minmax" and rep["images"]["count"] == 80
     assert rep["images"]["list_sha256"] == res.image_list_sha256 and len(res.image_list_sha256) == 64
     assert rep["ranges"]["tensors"] > 0 and rep["sizes"]["int8_bytes"] > 0
     assert rep["gate"]["fp32"]["accuracy"] == 100.0 and rep["gate"]["passed"]
@@ -248,3 +248,28 @@ def test_metrics_against_reference():
     assert m.agreement == pytest.approx(m.accuracy) and m.n == 6
     assert tv_distance(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == 1.0
     assert tv_distance(probs, probs) == 0.0
+
+
+def test_entropy_clips_outliers_that_minmax_keeps(tmp_path):
+    """Entropy (2048 bins, like TensorRT) must pick a tighter range than min-max on heavy-tailed data;
+    with ORT's default 128 bins it silently degenerated to min-max."""
+    from onnx import TensorProto, helper
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    from fer_edge.calibration.qdq import compute_ranges
+
+    w = onnx.numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["y"], name="conv")], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 8, 8])], [w])
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x = np.random.default_rng(0).normal(0, 1, (64, 1, 8, 8)).astype(np.float32)
+    x[0, 0, 0, 0] = 60.0  # one outlier
+    amax = {}
+    for method in ("minmax", "entropy"):
+        data = load_tensors_data(compute_ranges(path, x, method, tmp_path / f"{method}.json")).data
+        lo, hi = data["input"].range_value
+        amax[method] = float(np.max(np.abs(np.concatenate([np.ravel(lo), np.ravel(hi)]))))
+    assert amax["minmax"] == pytest.approx(60.0)
+    assert amax["entropy"] < 10.0
