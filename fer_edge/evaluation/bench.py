@@ -21,7 +21,7 @@ from fer_edge.runtime.manifest import read_manifest, sha256_file
 
 from .macs import count_macs
 from .ortgraph import explain_int8
-from .peak import measure_peak
+from .peak import best_of, measure_peak
 from .schedule import run_interleaved
 from .video import video_fps
 from .worker import PathJob, PathResult
@@ -221,7 +221,6 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
     threads = threads or os.cpu_count()
     log.info("bench: measuring the GEMM peak (%d³, %d reps, %s threads)", peak_size, peak_reps, threads)
     peak = measure_peak(peak_size, peak_reps, threads)
-    log.info("bench: peak fp32 %.1f GMAC/s, int8 %.1f GMAC/s", peak.fp32_gmacs_per_s, peak.int8_gmacs_per_s)
     jobs: Dict[str, PathJob] = {}
     for name, item in plan.items():
         if isinstance(item, PathJob):
@@ -231,6 +230,8 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
             log.info("bench: %s skipped — %s", name, item.reason)
     log.info("bench: measuring %s interleaved over %d rounds", ", ".join(jobs) or "nothing", rounds)
     measured = run_interleaved(jobs, isolate=isolate, rounds=rounds) if jobs else {}
+    peak = best_of(peak, measure_peak(peak_size, peak_reps, threads))    # again after: the best the machine showed
+    log.info("bench: peak fp32 %.1f GMAC/s, int8 %.1f GMAC/s", peak.fp32_gmacs_per_s, peak.int8_gmacs_per_s)
     results: Dict[str, PathResult] = {}
     for name, item in plan.items():
         res = measured[name] if name in measured else item

@@ -66,7 +66,8 @@ def markdown(result: Any) -> str:
         lines.append("| " + " | ".join(row) + " |")
     p = result.peak
     runs = ", ".join(f"{v['engine']} {v['dtype']} {v['gmacs_per_s']:.1f}" for v in p["runs"].values())
-    lines += ["", f"GEMM peak (same run, {next(iter(p['runs'].values()))['m']}³, fastest of the repetitions): "
+    lines += ["", f"GEMM peak (same run, {next(iter(p['runs'].values()))['m']}³, fastest repetition, measured before "
+                  f"and after the paths): "
                   f"fp32 **{p['fp32_gmacs_per_s']:.1f} GMAC/s**, int8 **{p['int8_gmacs_per_s']:.1f} GMAC/s** "
                   f"({runs}). GMAC/s of a path = MACs per image (counted from the ONNX graph) × images/s at "
                   f"the largest batch."]
