@@ -32,6 +32,7 @@ def run_interleaved(jobs: Dict[str, PathJob], isolate: bool = True, rounds: int 
     """
     from fer_edge.runtime.errors import FerEdgeError
 
+    rounds = max(1, int(rounds))
     results: Dict[str, PathResult] = {}
     sessions: Dict[str, Union[PathSession, RemoteSession]] = {}
     for name, job in jobs.items():
@@ -63,7 +64,7 @@ def run_interleaved(jobs: Dict[str, PathJob], isolate: bool = True, rounds: int 
                 thr[name][b] = []
             except Exception as exc:  # noqa: BLE001 - a path failing must not stop the others
                 results[name].batch_errors[str(b)] = str(exc)
-    for r in range(max(1, rounds)):
+    for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)] if names else []
         for name in order:
             if name not in sessions:

@@ -113,10 +113,14 @@ class PathSession:
             info = json.loads(json.dumps(self.backend.info(), default=str))
         except Exception as exc:  # noqa: BLE001 - info() is diagnostics only
             info = {"error": str(exc)}
+        self.close()
+        return {"backend_info": info, "peak_rss_mb": peak_rss_mb()}
+
+    def close(self) -> None:
+        """Release the backend (TensorRT device memory); safe to call twice."""
         close = getattr(self.backend, "close", None)
         if callable(close):
             close()
-        return {"backend_info": info, "peak_rss_mb": peak_rss_mb()}
 
 
 class RemoteSession:
