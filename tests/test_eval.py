@@ -154,3 +154,19 @@ def test_eval_of_an_onnx_never_imports_torch(artefacts, dataset, tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(artefacts.onnx), *paths], capture_output=True, text=True,
                          check=True, timeout=120).stdout.strip().splitlines()[-1]
     assert json.loads(out) == {"n": 4, "torch": False}
+
+
+def test_eval_detect_on_labelled_frames_takes_the_largest_face(artefacts, tmp_path):
+    """Frames in class folders without a truth file: the largest face of each frame carries its label."""
+    import cv2
+    from runtime_fixtures import synthetic_frames
+
+    for name in ("happy", "sad"):
+        (tmp_path / "frames" / name).mkdir(parents=True)
+        for i, frame in enumerate(synthetic_frames(2, faces=((160, 120, 60),))):
+            cv2.imwrite(str(tmp_path / "frames" / name / f"{i}.png"), frame)
+    cv2.imwrite(str(tmp_path / "frames" / "sad" / "empty.png"), np.full((240, 320, 3), 90, np.uint8))
+    res = evaluate(artefacts.onnx, tmp_path / "frames", detect=True)
+    assert res.detection["frames"] == 5 and res.detection["no_face"] == 1
+    assert res.n == res.detection["detected"] == 4
+    assert {k for k, v in res.per_class.items() if v["support"]} == {"happiness", "sadness"}
