@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--detect-every", type=int, default=5)
     ap.add_argument("--detect-mode", default="sync", choices=("sync", "async"))
     ap.add_argument("--min-face", type=int, default=None)
+    ap.add_argument("--select", default="all", choices=("all", "largest"),
+                    help="faces classified per frame (recall counts every true face, so default all)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
 
     from fer_edge.runtime.pipeline import Pipeline
 
-    opts = {"detect_every": args.detect_every, "detect_mode": args.detect_mode, "threads": 1}
+    opts = {"detect_every": args.detect_every, "detect_mode": args.detect_mode, "threads": 1, "select": args.select}
     if args.min_face:
         opts["min_face"] = args.min_face
     pipe = Pipeline.from_model(args.model, **opts)
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
     scores = score_run(results, truth)
     summary = pipe.stats.summary()
     out = {"video": str(video), "domain": meta.get("domain", args.domain), "frames": len(results),
-           "detect_every": args.detect_every, "detect_mode": args.detect_mode, "model": str(args.model),
+           "detect_every": args.detect_every, "detect_mode": args.detect_mode, "select": args.select,
+           "model": str(args.model),
            "model_sha256": pipe.model_sha256, "wall_s": round(wall, 2), "fps": summary["fps"],
            "faults": summary["faults"], **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}}
     print(json.dumps(out, indent=2))

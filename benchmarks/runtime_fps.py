@@ -93,12 +93,15 @@ def _stamp(onnx, path: Path, props: Dict[str, str]) -> None:
 
 
 def synthetic_clip(work: Path, frames: int, seed: int = 0) -> Path:
-    """A 640x480 studio clip with one face (the data stage's synthetic world), generated once."""
-    out = work / f"fps-studio-video-{frames}-s{seed}-id3"
+    """A 640x480 studio clip (the data stage's synthetic world; one face for seed 0), generated once.
+
+    The same clip as ``runtime_accuracy.py --domain studio --frames N --seed S`` uses.
+    """
+    out = work / f"studio-video-{frames}-s{seed}"
     if not (out / "frames.jsonl").is_file():
         from fer_edge.train.data.synth import generate
 
-        generate("studio", "video", out, frames, identities=[3], seed=seed, workers=1)
+        generate("studio", "video", out, frames, identities=20, seed=seed, workers=1)
     meta = json.loads((out / "synth.json").read_text())
     return out / meta.get("video", "video.mp4")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,7 +259,8 @@ def select_faces(dets: Sequence[Detection], policy: CropPolicy) -> List[Detectio
     return ordered[:1] if policy.select == "largest" else ordered
 
 
-_EYE_FINDER: Optional[HaarEyeFinder] = None
+#: One eye cascade per thread: OpenCV cascades are not safe to share between threads.
+_EYE_FINDERS = threading.local()
 _LOGGED: set = set()
 
 
@@ -273,12 +275,11 @@ def eyes_for(frame: np.ndarray, det: Detection, policy: CropPolicy, counters: Op
         return None
     if det.eyes is not None:
         return det.eyes
-    global _EYE_FINDER
     finder = eye_finder
     if finder is None:
-        if _EYE_FINDER is None:
-            _EYE_FINDER = HaarEyeFinder()
-        finder = _EYE_FINDER
+        finder = getattr(_EYE_FINDERS, "finder", None)
+        if finder is None:
+            finder = _EYE_FINDERS.finder = HaarEyeFinder()
     eyes = finder.find(frame, det.bbox)
     if eyes is None:
         if counters is not None:

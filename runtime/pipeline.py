@@ -146,10 +146,11 @@ class Pipeline:
         return cls(be, policy, detector, cfg)
 
     # --- one frame -------------------------------------------------------------------------------
-    def _detect(self, img: np.ndarray) -> List[Detection]:
+    def _detect(self, img: np.ndarray, detector: Optional[FaceDetector] = None) -> List[Detection]:
         """A full-frame scan: min_face, selection and eye alignment applied (runs in either thread)."""
         self.stats.events["full_scans"] += 1
-        dets = [d for d in self.detector.detect(img) if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face]
+        found = (detector or self.detector).detect(img)
+        dets = [d for d in found if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face]
         return self._finish(img, dets)
 
     def _finish(self, img: np.ndarray, dets: List[Detection]) -> List[Detection]:
@@ -257,7 +258,9 @@ class Pipeline:
     def _detect_async(self, img: np.ndarray, result: FrameResult) -> list:
         """Full-frame scans in the background thread, re-detection around tracked faces in line."""
         if self._worker is None:
-            self._worker = AsyncDetector(self._detect)
+            # OpenCV cascades are not thread-safe: the background thread gets its own detector.
+            bg = make_detector(self.policy, detect_width=self.config.detect_width)
+            self._worker = AsyncDetector(lambda img: self._detect(img, bg))
         self._since_full += 1
         done = self._worker.poll()
         if done is not None:

@@ -195,6 +195,7 @@ def test_async_detection_folds_in_results(assets):
     pipe.close()
     assert not results[0].faces and results[1].detected and results[1].faces
     assert sum(1 for r in results if r.faces) == 19 and len({f.track_id for r in results for f in r.faces}) == 1
+    assert not pipe.stats.faults  # background and in-line detection never share an OpenCV cascade
 
 
 def test_pixel_changing_override_is_refused(assets):
