@@ -7,6 +7,7 @@ rebuilds the exact network and the contract travels on to ONNX, INT8 and the eng
 """
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from fer_edge.runtime.atomic import atomic_path
+from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.contract import PreprocessSpec
 from fer_edge.runtime.errors import ManifestError, ModelError
 from fer_edge.runtime.manifest import Manifest, verify, write_manifest
@@ -29,8 +30,11 @@ def save_checkpoint(path: Union[str, Path], net: FerNet, labels: Sequence[str], 
     if len(labels) != net.spec.num_classes:
         raise ModelError(f"{len(labels)} labels for a model with {net.spec.num_classes} outputs")
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": state, "model": net.spec.to_dict()}, tmp)
+    # Serialized in memory: torch.save to a path names the zip's records after the (random) temp file,
+    # so the same weights gave a different sha256 on every save and a rerun never matched its hashes.
+    buf = io.BytesIO()
+    torch.save({"state_dict": state, "model": net.spec.to_dict()}, buf)
+    atomic_write(path, buf.getvalue())
     manifest = Manifest(kind="checkpoint", precision="fp32", labels=list(labels),
                         preprocess=preprocess.to_dict(), crop=dict(crop), inputs=dict(inputs or {}),
                         extra={"model": net.spec.to_dict(), **dict(extra or {})})
