@@ -87,9 +87,14 @@ def figures(res: Dict[str, Any], soak_res: Optional[Dict[str, Any]]) -> Dict[str
         "camera_faults": _count(cases, "camera"),
         "suite_seconds": round(res["seconds"], 1),
     }
-    if soak_res:
-        fig["soak"] = {k: soak_res.get(k) for k in ("frames", "crashes", "fault_total", "faults", "rss_mb",
-                                                    "rss_growth_mb", "fps") if k in soak_res}
+    if soak_res:  # benchmarks/soak.py's JSON
+        injected = soak_res.get("faults_injected") or {}
+        fig["soak"] = {"frames": soak_res.get("frames_processed"), "frames_requested": soak_res.get("frames_requested"),
+                       "crashes": soak_res.get("crashes"), "fault_total": int(sum(injected.values())),
+                       "faults_injected": injected, "faults_counted": soak_res.get("faults_counted"),
+                       "reconnects": (soak_res.get("events") or {}).get("reconnects"),
+                       "rss_mb": soak_res.get("rss_mb"), "rss_growth_mb": soak_res.get("rss_growth_mb"),
+                       "fps": soak_res.get("fps")}
     return fig
 
 
@@ -109,9 +114,13 @@ def markdown(fig: Dict[str, Any]) -> str:
             ("Camera faults (size changes, sources that never open)", f"{nn(fig['camera_faults'])} cases")]
     s = fig.get("soak")
     if s:
-        rows.append(("Soak: frames run / faults injected and survived / crashes",
-                     f"{s.get('frames')} / {s.get('fault_total')} / {s.get('crashes')}"))
-        rows.append(("Soak: RSS growth after warm-up", f"{s.get('rss_growth_mb')} MB (RSS {s.get('rss_mb')})"))
+        rows.append(("Soak (benchmarks/soak.py): frames run / faults injected and survived / crashes",
+                     f"{s.get('frames')} of {s.get('frames_requested')} / {s.get('fault_total')} "
+                     f"({len(s.get('faults_injected') or {})} kinds, {s.get('reconnects')} reconnects) / "
+                     f"{s.get('crashes')}"))
+        rss = s.get("rss_mb") or {}
+        rows.append(("Soak: RSS growth after a 1,000-frame warm-up",
+                     f"{s.get('rss_growth_mb')} MB ({rss.get('warm')} → {rss.get('end')} MB)"))
     lines = ["| What | Measured |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
     lines.append(f"\nHardening suite wall time: {fig['suite_seconds']} s.")
     return "\n".join(lines)
