@@ -105,7 +105,7 @@ class HaarDetector:
 
     def detect(self, frame: np.ndarray, min_size: Optional[int] = None,
                max_size: Optional[int] = None) -> List[Detection]:
-        """Faces in ``frame``; ``min_size``/``max_size`` (pixels) narrow the scales searched (tracking hints)."""
+        """Faces in ``frame``; ``min_size``/``max_size`` (pixels, replacing ``min_face``) set the scales searched."""
         gray = to_gray(frame)
         h, w = gray.shape[:2]
         scale = 1.0
@@ -113,7 +113,7 @@ class HaarDetector:
             scale = self.detect_width / float(w)
             gray = cv2.resize(gray, (self.detect_width, max(1, int(round(h * scale)))),
                               interpolation=cv2.INTER_AREA)
-        min_side = max(20, int(math.floor(max(self.min_face, min_size or 0) * scale)))
+        min_side = max(20, int(math.floor((min_size or self.min_face) * scale)))
         max_side = int(math.ceil(max_size * scale)) if max_size else 0
         rects, neighbours = self._cascade.detectMultiScale2(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side),
@@ -165,7 +165,7 @@ class YuNetDetector:
         out = []
         for f in ([] if faces is None else faces):
             x, y, bw, bh = (float(v) / scale for v in f[:4])
-            if min(bw, bh) < max(self.min_face, min_size or 0) or (max_size and max(bw, bh) > max_size):
+            if min(bw, bh) < (min_size or self.min_face) or (max_size and max(bw, bh) > max_size):
                 continue
             # YuNet landmarks: right eye, left eye (image left/right as seen), nose, mouth corners.
             eyes = ((float(f[4]) / scale, float(f[5]) / scale), (float(f[6]) / scale, float(f[7]) / scale))
@@ -236,7 +236,7 @@ def detect_near(detector: FaceDetector, frame: np.ndarray, boxes: Sequence[Seque
         if x1 - x0 < 24 or y1 - y0 < 24:
             continue
         for d in detector.detect(frame[y0:y1, x0:x1], min_size=int(size_range[0] * side),
-                                 max_size=int(size_range[1] * side)):
+                                 max_size=int(math.ceil(size_range[1] * side))):
             bx, by, bw, bh = d.bbox
             eyes = None if d.eyes is None else tuple((ex + x0, ey + y0) for ex, ey in d.eyes)
             out.append(Detection((bx + x0, by + y0, bw, bh), d.score, eyes))
