@@ -18,3 +18,10 @@ def _seed():
     random.seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _faces_cache(tmp_path_factory):
+    """Keep the shared footage cache (calibrate/eval --detect) out of the repo during tests."""
+    os.environ["FER_EDGE_FACES_CACHE"] = str(tmp_path_factory.mktemp("faces-cache"))
+    yield
