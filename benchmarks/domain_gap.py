@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -70,7 +69,7 @@ def haar_recall(scenes: Path, min_face: int = 40) -> Tuple[float, int]:
     return 100.0 * found / max(total, 1), total
 
 
-def train(x: np.ndarray, y: np.ndarray, epochs: int, backbone: str, seed: int):
+def train(x: np.ndarray, y: np.ndarray, epochs: int, backbone: str, seed: int, width: float = 1.0):
     import torch
     from torch import nn
 
@@ -78,7 +77,7 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, backbone: str, seed: int):
 
     torch.manual_seed(seed)
     net = FerNet(ModelSpec(backbone=backbone, in_channels=x.shape[1], num_classes=7, feature_dim=64,
-                           width=1.0, dropout=0.1))
+                           width=width, dropout=0.1))
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     bs = 64
     steps = epochs * int(np.ceil(len(x) / bs))
@@ -135,13 +134,14 @@ def main(argv=None) -> int:
     ap.add_argument("--backbone", default="tiny", choices=["tiny", "mobilenet"])
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for training (default 1)")
     args = ap.parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
     import torch
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    n_train, n_test, n_scenes = (1500, 500, 60) if args.quick else (5000, 1200, 200)
-    epochs = args.epochs or (6 if args.quick else 12)
+    # One thread by default: on a shared machine, OpenMP threads spinning against other jobs are slower.
+    torch.set_num_threads(args.threads)
+    n_train, n_test, n_scenes = (2000, 500, 60) if args.quick else (4000, 1000, 150)
+    epochs = args.epochs or (12 if args.quick else 20)
     out = Path(args.out)
     spec = load_config("default").preprocess
     size = load_config("default").data.synth.size
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
         sets[dom, "scenes"] = synth(out, dom, "scenes", "source_test", n_scenes, size, args.workers, args.seed)
     t_gen = time.time() - t0
     data = {k: arrays(v, spec) for k, v in sets.items() if k[1] != "scenes"}
-    res: Dict[str, object] = {"command": "python benchmarks/domain_gap.py" + (" --quick" if args.quick else ""),
+    res: Dict[str, object] = {"command": "python benchmarks/domain_gap.py " + " ".join(argv or sys.argv[1:]),
                               "backbone": args.backbone, "epochs": epochs, "n_train": n_train, "n_test": n_test,
                               "preprocess": spec.to_dict()}
     t1 = time.time()

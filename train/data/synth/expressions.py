@@ -36,12 +36,12 @@ AUS = {
 
 PROFILES: Dict[str, Dict[str, float]] = {
     "neutral": {},
-    "happiness": {"cheek_raise": 0.8, "lip_corner_pull": 1.0, "lips_part": 0.6},
+    "happiness": {"cheek_raise": 0.8, "lip_corner_pull": 1.0, "lips_part": 1.0},
     "sadness": {"brow_inner_up": 0.9, "brow_lower": 0.5, "lip_corner_depress": 1.0, "chin_raise": 0.6,
                 "lid_tight": 0.2},
     "surprise": {"brow_inner_up": 1.0, "brow_outer_up": 1.0, "lid_raise": 1.0, "jaw_drop": 1.0},
     "fear": {"brow_inner_up": 1.0, "brow_outer_up": 0.5, "brow_lower": 0.6, "lid_raise": 1.0,
-             "lip_stretch": 1.0, "lips_part": 0.7, "jaw_drop": 0.15},
+             "lip_stretch": 1.0, "lips_part": 1.0, "jaw_drop": 0.2},
     "disgust": {"nose_wrinkle": 1.0, "upper_lip_raise": 1.0, "brow_lower": 0.6, "lid_tight": 0.4,
                 "lip_corner_depress": 0.4, "cheek_raise": 0.3},
     "anger": {"brow_lower": 1.0, "lid_tight": 0.8, "lid_raise": 0.3, "lip_press": 1.0, "chin_raise": 0.3},

@@ -44,21 +44,22 @@ def _arc(x0: float, x1: float, y_ends: float, y_mid: float, n: int = 9, y_end1: 
 def build(ident: Identity, au: Dict[str, float]) -> Features:
     """Geometry of every feature for one identity and one set of AU activations."""
     brows, ups, lows, irises, lines = [], [], [], [], []
-    lid_open = 1.0 + 0.9 * au["lid_raise"] - 0.55 * au["lid_tight"] - 0.35 * au["cheek_raise"]
+    lid_open = 1.0 + 1.2 * au["lid_raise"] - 0.6 * au["lid_tight"] - 0.4 * au["cheek_raise"]
     low_open = 1.0 - 0.55 * au["cheek_raise"] - 0.45 * au["lid_tight"]
     for side in (-1.0, 1.0):
         ex, ey = side * ident.eye_dist, ident.eye_y
         # Brow: inner end near the nose, outer end above the eye's outer corner.
-        inner_x = side * (0.1 - 0.04 * au["brow_lower"])
+        inner_x = side * (0.1 - 0.07 * au["brow_lower"])
         outer_x = side * (ident.eye_dist + ident.eye_w + 0.08)
         base_y = ey - ident.brow_gap
-        inner_y = base_y + 0.02 - 0.17 * au["brow_inner_up"] + 0.09 * au["brow_lower"]
-        outer_y = base_y + 0.01 - 0.12 * au["brow_outer_up"] + 0.02 * au["brow_lower"]
+        up_h = ident.eye_h * max(0.12, lid_open)
+        inner_y = base_y + 0.02 - 0.26 * au["brow_inner_up"] + 0.17 * au["brow_lower"]
+        inner_y = min(inner_y, ey - up_h - 0.05)  # a lowered brow stops at the upper lid
+        outer_y = base_y + 0.01 - 0.2 * au["brow_outer_up"] + 0.03 * au["brow_lower"]
         arch = min(inner_y, outer_y) - 0.05 - 0.04 * au["brow_outer_up"]
         brows.append(_arc(inner_x, outer_x, inner_y, arch, 7, outer_y))
         # Eye: upper and lower lid arcs between the two corners.
         x0, x1 = ex - ident.eye_w, ex + ident.eye_w
-        up_h = ident.eye_h * max(0.12, lid_open)
         lo_h = ident.eye_h * 0.75 * max(0.15, low_open)
         ups.append(_arc(x0, x1, ey, ey - up_h, 9))
         lows.append(_arc(x0, x1, ey, ey + lo_h, 9))
@@ -79,15 +80,16 @@ def build(ident: Identity, au: Dict[str, float]) -> Features:
     if au["nose_wrinkle"] > 0.25:
         for k in range(3):
             yy = nose_top + 0.05 + 0.05 * k
-            lines.append(np.array([[-0.08, yy], [0.08, yy - 0.015]]))
+            lines.append(np.array([[-0.12, yy], [0.12, yy - 0.02]]))
     # Mouth: corners move with pull/depress/stretch/press; the lips open with jaw drop and parting.
     my = ident.mouth_y
-    half_w = ident.mouth_w / 2 * (1 + 0.25 * au["lip_corner_pull"] + 0.3 * au["lip_stretch"]
-                                  - 0.22 * au["lip_press"] - 0.12 * au["jaw_drop"])
-    corner_y = my - 0.13 * au["lip_corner_pull"] + 0.12 * au["lip_corner_depress"] + 0.03 * au["lip_stretch"]
-    lip = ident.lip_t * (1 - 0.65 * au["lip_press"])
-    gap = 0.36 * au["jaw_drop"] + 0.07 * au["lips_part"] + 0.03 * au["lip_stretch"]
-    up_mid = my - 0.5 * gap - 0.07 * au["upper_lip_raise"] - 0.02 * au["lip_corner_pull"]
+    half_w = ident.mouth_w / 2 * (1 + 0.35 * au["lip_corner_pull"] + 0.45 * au["lip_stretch"]
+                                  - 0.3 * au["lip_press"] - 0.15 * au["jaw_drop"])
+    corner_y = my - 0.26 * au["lip_corner_pull"] + 0.26 * au["lip_corner_depress"] + 0.04 * au["lip_stretch"]
+    lip = ident.lip_t * (1 - 0.7 * au["lip_press"])
+    gap = (0.45 * au["jaw_drop"] + 0.1 * au["lips_part"] + 0.06 * au["lip_stretch"]
+           + 0.08 * au["upper_lip_raise"])
+    up_mid = my - 0.5 * gap - 0.12 * au["upper_lip_raise"] - 0.02 * au["lip_corner_pull"]
     lo_mid = my + 0.5 * gap - 0.05 * au["chin_raise"] + 0.02 * au["lip_corner_pull"]
     up_in = _arc(-half_w, half_w, corner_y, up_mid, 11)
     up_out = up_in.copy()
@@ -98,7 +100,7 @@ def build(ident: Identity, au: Dict[str, float]) -> Features:
     lips_outer = np.vstack([up_out, lo_out[1:-1]])
     inner = np.vstack([up_in, lo_in[1:-1]]) if gap > 0.025 else np.zeros((0, 2))
     teeth = np.zeros((0, 2))
-    if gap > 0.03 and au["lip_corner_pull"] > 0.3:
+    if gap > 0.03 and max(au["lip_corner_pull"], au["lip_stretch"], au["upper_lip_raise"]) > 0.3:
         low_edge = up_in[1:-1].copy()
         low_edge[:, 1] += 0.45 * (lo_mid - up_mid)
         teeth = np.vstack([up_in[1:-1], low_edge[::-1]])

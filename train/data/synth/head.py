@@ -74,7 +74,7 @@ def sample_identity(ident: int) -> Identity:
     """The person with number ``ident`` — the same in every domain, role and run (seeded by the id)."""
     rng = np.random.default_rng([IDENTITY_SALT, int(ident)])
     skin = _pick(rng, SKIN_TONES, 8.0)
-    lips = tuple(float(v) for v in np.clip(np.array(skin) * np.array([0.72, 0.62, 0.95]), 0, 255))
+    lips = tuple(float(v) for v in np.clip(np.array(skin) * np.array([0.5, 0.42, 0.8]), 0, 255))
     style = HAIR_STYLES[rng.choice(4, p=[0.45, 0.3, 0.1, 0.15])]
     return Identity(
         ident=int(ident), a=float(rng.uniform(0.92, 1.08)), b=float(rng.uniform(1.22, 1.4)),
@@ -83,12 +83,12 @@ def sample_identity(ident: int) -> Identity:
         eye_w=float(rng.uniform(0.19, 0.23)), eye_h=float(rng.uniform(0.095, 0.115)),
         brow_gap=float(rng.uniform(0.2, 0.26)), brow_thick=float(rng.uniform(0.05, 0.075)),
         nose_len=float(rng.uniform(0.36, 0.46)), nose_w=float(rng.uniform(0.09, 0.13)),
-        mouth_y=float(rng.uniform(0.6, 0.68)), mouth_w=float(rng.uniform(0.42, 0.52)),
-        lip_t=float(rng.uniform(0.045, 0.07)), skin=skin, lips=lips,
+        mouth_y=float(rng.uniform(0.6, 0.68)), mouth_w=float(rng.uniform(0.5, 0.6)),
+        lip_t=float(rng.uniform(0.055, 0.08)), skin=skin, lips=lips,
         iris=_pick(rng, IRIS_COLOURS, 10.0), hair=_pick(rng, HAIR_COLOURS, 10.0), hair_style=style,
         hairline=float(rng.uniform(-0.62, -0.5)),
         beard=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.15 else 0.0,
-        glasses=bool(rng.random() < 0.2), freckles=float(rng.uniform(0.0, 1.0)) if rng.random() < 0.3 else 0.0,
+        glasses=bool(rng.random() < 0.12), freckles=float(rng.uniform(0.0, 1.0)) if rng.random() < 0.3 else 0.0,
         rest_brow=float(rng.normal(0.0, 0.06)), rest_mouth=float(rng.normal(0.0, 0.06)),
     )
 

@@ -186,9 +186,9 @@ def draw_head(img: np.ndarray, mask: np.ndarray, head: Head, pal: Dict[str, Colo
     p.fill(feats.mouth_inner, pal["mouth"])
     p.fill(feats.teeth, pal["teeth"])
     if len(feats.mouth_inner) == 0:
-        p.line(feats.lip_line, _scale(pal["lips"], 0.55), 0.02)
+        p.line(feats.lip_line, _scale(pal["lips"], 0.5), 0.035)
     for ln in feats.lines:
-        p.line(ln, pal["line"], 0.016)
+        p.line(ln, pal["line"], 0.03)
     lenses: List[np.ndarray] = []
     if ident.glasses or "sunglasses" in head.occluders:
         for iris in feats.irises:
