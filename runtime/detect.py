@@ -77,9 +77,8 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return casc
 
 
-#: OpenCV's ``alt2`` frontal cascade: on the synthetic studio world it finds 98 % of faces (IoU >= 0.5)
-#: against 86 % for ``default`` at the same cost and also copes better with glasses (79 % vs 57 %);
-#: measured by benchmarks/runtime_accuracy.py, see docs/bench-runtime.md.
+#: OpenCV's ``alt2`` frontal cascade: on synthetic studio scenes it finds 97.7 % of faces (IoU >= 0.5)
+#: against 86.4 % for ``default`` at about 10 % more CPU (benchmarks/detector_recall.py, docs/bench-runtime.md).
 HAAR_FACE = "haarcascade_frontalface_alt2.xml"
 
 
