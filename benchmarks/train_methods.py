@@ -34,14 +34,20 @@ def _ms(vals: List[float]) -> str:
     return f"{100 * statistics.mean(vals):.1f} ± {100 * sd:.1f}"
 
 
+def _cpu(runs: List[dict]) -> str:
+    vals = [r["train_cpu_seconds"] for r in runs if "train_cpu_seconds" in r]
+    return f"{statistics.mean(vals) / 60:.1f}" if vals else "—"
+
+
 def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
     def mean(m: str, key: str) -> float:
         return statistics.mean(r[key] for r in results[m]) if results.get(m) else float("nan")
 
     src, orc = mean("source_only", "target_test_accuracy"), mean("target_oracle", "target_test_accuracy")
     rows = [f"| method | seeds | target-test acc, {selector}-selected (%) | oracle-selected, hindsight (%) | "
-            "target macro-F1 (%) | source-test acc (%) | gap closed | beats source-only? | min/run |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "target macro-F1 (%) | source-test acc (%) | gap closed | beats source-only? | wall min/run "
+            "| CPU min/run |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for m, runs in results.items():
         acc = [r["target_test_accuracy"] for r in runs]
         gap = (statistics.mean(acc) - src) / (orc - src) if orc == orc and src == src and orc != src else float("nan")
@@ -53,7 +59,8 @@ def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
                     f"| {_ms([r['target_test_macro_f1'] for r in runs])} "
                     f"| {_ms([r['source_test_accuracy'] for r in runs])} "
                     f"| {'—' if gap != gap or m in ('source_only', 'target_oracle') else f'{100 * gap:.0f} %'} "
-                    f"| {verdict} | {statistics.mean(r['train_seconds'] for r in runs) / 60:.1f} |")
+                    f"| {verdict} | {statistics.mean(r['train_seconds'] for r in runs) / 60:.1f} "
+                    f"| {_cpu(runs)} |")
     return rows
 
 

@@ -188,7 +188,7 @@ class Trainer:
             log.info("train %s on %s: %s, %d epochs x %d steps, batch %d, device %s%s", self.method_name,
                      self.cfg.model.backbone, describe(self.splits), self.t.epochs, self.steps, self.t.batch_size,
                      self.device, f", {self.ctx.world_size} processes" if self.ctx.enabled else "")
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         eval_lim, seed = self.t.eval_limit, self.t.seed
         eval_splits = {k: v.head(eval_lim, seed) for k, v in self.splits.items() if k != "source"}
         for epoch in range(self.start_epoch, self.t.epochs):
@@ -219,7 +219,8 @@ class Trainer:
         np.savez_compressed(buf, **features_npz(best, self.splits, self.device, self.t.feature_samples, seed))
         atomic_write(self.out / "features.npz", buf.getvalue())
         summary = make_summary(self.method_name, self.t.selector, self.history, seconds=time.time() - t0,
-                               extra={"backbone": self.cfg.model.backbone, "seed": seed, "epochs": self.t.epochs,
+                               extra={"train_cpu_seconds": time.process_time() - c0,
+                                      "backbone": self.cfg.model.backbone, "seed": seed, "epochs": self.t.epochs,
                                       "steps_per_epoch": self.steps, "config": self.cfg.name,
                                       "adabn": bool(self.t.adabn), "world_size": self.ctx.world_size,
                                       "datasets": {k: len(v) for k, v in self.splits.items()}})
