@@ -291,3 +291,31 @@ def test_runtime_package_imports_no_other_stage():
 def test_runtime_config_defaults_load():
     cfg = RuntimeConfig()
     assert cfg.detect_every == 5 and cfg.drop_policy == "auto" and cfg.detect_mode == "auto"
+
+
+def test_image_folder_with_a_corrupt_file(assets, tmp_path):
+    import cv2
+
+    for i, f in enumerate(assets["frames"][:2]):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), f)
+    (tmp_path / "f9.png").write_bytes(b"\x89PNG truncated")
+    (tmp_path / "notes.txt").write_text("not an image")
+    pipe = _pipe(assets)
+    results = list(pipe.run(str(tmp_path)))
+    assert [r.fault for r in results] == [None, None, "decode_error"] and len(results[0].faces) == 1
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(SourceError, match="no images"):
+        open_source(str(tmp_path / "sub"))
+
+
+def test_source_kinds_and_gstreamer_without_support():
+    import cv2
+
+    from fer_edge.runtime.sources import csi_pipeline, describe_source
+
+    assert describe_source("0") == "camera" and describe_source(2) == "camera"
+    assert describe_source("rtsp://10.0.0.5/stream") == "url"
+    assert describe_source(csi_pipeline()) == "gstreamer" and "nvarguscamerasrc" in csi_pipeline()
+    if "GStreamer:                   YES" not in cv2.getBuildInformation():
+        with pytest.raises(SourceError, match="without GStreamer"):
+            open_source("videotestsrc ! appsink")
