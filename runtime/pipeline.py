@@ -228,9 +228,11 @@ class Pipeline:
         return bool(self.tracker.tracks) and not self._force_detect and \
             self._since_full < max(self.config.rescan_every, self.config.detect_every)
 
-    def _roi_detect(self, img: np.ndarray) -> List[Detection]:
+    def _roi_detect(self, img: np.ndarray, boxes: Optional[list] = None,
+                    detector: Optional[FaceDetector] = None) -> List[Detection]:
         self.stats.events["roi_scans"] += 1
-        dets = detect_near(self.detector, img, [t.bbox for t in self.tracker.tracks])
+        boxes = [t.bbox for t in self.tracker.tracks] if boxes is None else boxes
+        dets = detect_near(detector or self.detector, img, boxes)
         return self._finish(img, [d for d in dets if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face])
 
     def _detect_sync(self, img: np.ndarray, result: FrameResult) -> list:
@@ -256,11 +258,15 @@ class Pipeline:
         return tracks
 
     def _detect_async(self, img: np.ndarray, result: FrameResult) -> list:
-        """Full-frame scans in the background thread, re-detection around tracked faces in line."""
+        """All detection in the background thread; its result is folded in on the frame it arrives.
+
+        The job is a full scan or a re-detection around the tracked boxes (same rule as sync mode), so
+        no frame ever waits for the detector; the boxes it returns are a frame or two old.
+        """
         if self._worker is None:
             # OpenCV cascades are not thread-safe: the background thread gets its own detector.
             bg = make_detector(self.policy, detect_width=self.config.detect_width)
-            self._worker = AsyncDetector(lambda img: self._detect(img, bg))
+            self._worker = AsyncDetector(lambda job: self._background_detect(bg, *job))
         self._since_full += 1
         done = self._worker.poll()
         if done is not None:
@@ -271,19 +277,22 @@ class Pipeline:
                 result.detected = True
                 self.tracker.update(dets, self._processed)
         if self._due():
-            if self._roi_pass():
-                result.detected = True
-                self._since_detect = 0
-                self.stats.detections += 1
-                try:
-                    self.tracker.update(self._roi_detect(img), self._processed)
-                except Exception as exc:  # noqa: BLE001
-                    self.stats.fault("detect_error", str(exc))
-            elif self._worker.submit(img, (self._generation, self._processed)):
-                self._since_detect, self._force_detect, self._since_full = 0, False, 0
+            boxes = [t.bbox for t in self.tracker.tracks] if self._roi_pass() else None
+            if self._worker.submit((img, boxes), (self._generation, self._processed)):
+                self._since_detect, self._force_detect = 0, False
+                if boxes is None:
+                    self._since_full = 0
                 self.stats.detections += 1
         self._since_detect += 1
-        return self.tracker.expire(self._processed)
+        # Tracks age out only when a returned detection misses them (in ``update``): a file read faster
+        # than the detector must not lose its faces while a scan is still running.
+        return list(self.tracker.tracks)
+
+    def _background_detect(self, detector: FaceDetector, img: np.ndarray,
+                           boxes: Optional[List[Tuple[int, int, int, int]]]) -> List[Detection]:
+        if boxes is None:
+            return self._detect(img, detector)
+        return self._roi_detect(img, boxes, detector)
 
     def close(self) -> None:
         """Stop the background detector (if any); the pipeline can run again afterwards."""
