@@ -103,9 +103,10 @@ def markdown(fig: Dict[str, Any]) -> str:
         extra = f" (+{d['xfailed']} known gap, xfail)" if d.get("xfailed") else ""
         return f"{d['passed']}/{d['total']}{extra}"
 
-    rows = [("Inputs fuzzed (hypothesis examples: config, 5 dataset loaders, image bytes, manifests, "
-             "engine sidecars, JSONL writer)", f"{fig['inputs_fuzzed']} ({nn(fig['fuzz_properties'])} properties "
-                                               f"hold, {fig['fuzz_failing_examples']} failing examples)"),
+    rows = [("Inputs fuzzed (hypothesis examples: config, 5 dataset loaders, image bytes, footage truth, "
+             "manifests, engine sidecars, JSONL writer, crop names)",
+             f"{fig['inputs_fuzzed']} ({nn(fig['fuzz_properties'])} fuzz-file tests pass, "
+             f"{fig['fuzz_failing_examples']} failing examples)"),
             ("Corrupt / forged / foreign artefacts refused with an actionable message",
              f"{nn(fig['corrupt_artefacts_refused'])} cases "
              f"(intact controls load: {nn(fig['intact_artefact_controls'])})"),
