@@ -47,9 +47,12 @@ def read_stamp(stage_dir: Path) -> Optional[Stamp]:
         return None
     try:
         data = json.loads(p.read_text())
-        return Stamp(**data)
+        st = Stamp(**data)
     except (ValueError, TypeError):
         return None
+    if not (isinstance(st.inputs_hash, str) and isinstance(st.outputs, dict) and isinstance(st.result, dict)):
+        return None  # a hand-edited or foreign stamp: rerun the stage rather than crash on it
+    return st
 
 
 def stamp_is_fresh(stage_dir: Path, inputs_hash: str) -> Optional[Stamp]:
