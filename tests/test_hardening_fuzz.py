@@ -347,3 +347,18 @@ def test_repeated_set_flags_all_apply():
     args = p.parse_args(["--config", "ci", "--set", "data.root=/x", "--set", "train.epochs=5", "name=z"])
     cfg = load_args_config(args)
     assert (cfg.data.root, cfg.train.epochs, cfg.name) == ("/x", 5, "z")
+
+
+@FUZZ
+@given(doc=st.one_of(json_values, st.fixed_dictionaries(
+    {"stage": st.just("train"), "inputs_hash": st.just("h")},
+    optional={"outputs": json_values, "result": json_values, "seconds": json_values, "status": json_values})))
+def test_random_pipeline_stamp_is_fresh_or_stale_never_a_crash(tmp_path_factory, doc):
+    """A hand-edited or foreign ``stage.json`` must make the stage rerun, not crash the resumable job."""
+    from fer_edge.pipeline.stamps import STAMP, stamp_is_fresh
+
+    stage = tmp_path_factory.mktemp("run") / "train"
+    stage.mkdir()
+    (stage / STAMP).write_text(json.dumps(doc), encoding="utf-8")
+    st_ = stamp_is_fresh(stage, "h")
+    assert st_ is None or (st_.inputs_hash == "h" and isinstance(st_.outputs, dict))
