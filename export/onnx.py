@@ -23,7 +23,7 @@ import onnx
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.backends.base import INPUT_NAME, OUTPUT_LOGITS, OUTPUT_PROBS
 from fer_edge.runtime.contract import PreprocessSpec
-from fer_edge.runtime.errors import ConfigError, ModelError
+from fer_edge.runtime.errors import ConfigError, FerEdgeError, ModelError
 from fer_edge.runtime.manifest import Manifest, sha256_bytes, sha256_file, write_manifest
 
 from .images import dataset_arrays, load_folder, synthetic_faces
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 TRAINING_ONLY = ("discriminator", "decoder", "adversary", "grl", "pose_head", "identity_head", "domain_head")
 PARITY_MAX_IMAGES = 256
 SYNTHETIC_PARITY_INPUTS = 64
+SYNTHETIC_DOMAIN = "cabin-nir"  # the default deployment camera of the synthetic world
 
 
 @dataclass
@@ -138,9 +139,24 @@ def check_interface(model: onnx.ModelProto, input_shape: Tuple[int, int, int], n
         log.warning("%s: %d BatchNormalization node(s) not folded into Conv: %s", where, len(leftover), leftover[:5])
 
 
-def parity_inputs(parity_images: Optional[Union[str, Path]], spec: PreprocessSpec,
-                  labels) -> Tuple[np.ndarray, list, str]:
-    """(inputs, names, source): the given folder through the one ``preprocess``, else synthetic faces."""
+def synthetic_target_crops(n: int, spec: PreprocessSpec, crop: Dict[str, Any], domain: str = SYNTHETIC_DOMAIN):
+    """``n`` faces rendered by the synthetic world in the deployment-camera domain and cut with the
+    model's crop policy; the simple blob faces of ``images.synthetic_faces`` if the renderer is absent."""
+    try:
+        from fer_edge.runtime.crop import CropPolicy
+        from fer_edge.train.data.synth.sample import render_crop
+
+        policy = CropPolicy.from_dict(crop) if crop else CropPolicy()
+        faces = [render_crop(domain, i, 0, list(range(16)), spec.size, policy)[0] for i in range(n)]
+        return faces, f"synthetic {domain} crops"
+    except (ImportError, ValueError, KeyError, FerEdgeError) as exc:
+        log.debug("synthetic world unavailable for parity inputs (%s); using simple synthetic faces", exc)
+        return synthetic_faces(n, spec.size), "synthetic"
+
+
+def parity_inputs(parity_images: Optional[Union[str, Path]], spec: PreprocessSpec, labels,
+                  crop: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, list, str]:
+    """(inputs, names, source): the given folder through the one ``preprocess``, else synthetic target crops."""
     if parity_images:
         from fer_edge.runtime.errors import DataError
 
@@ -152,9 +168,8 @@ def parity_inputs(parity_images: Optional[Union[str, Path]], spec: PreprocessSpe
         return x, paths, f"images from {parity_images}"
     from fer_edge.runtime.contract import preprocess
 
-    faces = synthetic_faces(SYNTHETIC_PARITY_INPUTS, spec.size)
-    return (np.stack([preprocess(f, spec) for f in faces]), [f"synthetic #{i}" for i in range(len(faces))],
-            "synthetic")
+    faces, source = synthetic_target_crops(SYNTHETIC_PARITY_INPUTS, spec, crop or {})
+    return np.stack([preprocess(f, spec) for f in faces]), [f"{source} #{i}" for i in range(len(faces))], source
 
 
 def export_onnx(checkpoint: Union[str, Path], out: Union[str, Path], opset: int = 17,
@@ -199,7 +214,7 @@ def export_onnx(checkpoint: Union[str, Path], out: Union[str, Path], opset: int 
     opts = ort.SessionOptions()
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # polite on a shared CPU
     session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-    x, names, source = parity_inputs(parity_images, spec, contract["labels"])
+    x, names, source = parity_inputs(parity_images, spec, contract["labels"], contract["crop"])
     batches = (static_batch,) if static_batch else DEFAULT_BATCHES
     report = check_parity(wrapper, session, x, names, batches=batches, atol=atol, source=source)
     log.info("export: %s", report.summary().splitlines()[0])

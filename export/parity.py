@@ -44,7 +44,7 @@ class ParityReport:
         return asdict(self)
 
     def summary(self) -> str:
-        head = (f"parity {'PASSED' if self.passed else 'FAILED'} on {self.n_inputs} {self.source} inputs: "
+        head = (f"parity {'PASSED' if self.passed else 'FAILED'} on {self.n_inputs} inputs ({self.source}): "
                 f"max |Δprob| {self.max_abs_diff:.2e} (limit {self.atol:.0e}), argmax agreement "
                 f"{100 * self.argmax_agreement:.2f} %")
         per = "; ".join(f"batch {b.batch}: {b.max_abs_diff:.2e}, {100 * b.argmax_agreement:.1f} %"
