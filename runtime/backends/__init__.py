@@ -15,7 +15,6 @@ from typing import Any, Union
 
 from fer_edge.runtime.backends.base import Backend
 from fer_edge.runtime.errors import BackendUnavailable, ConfigError, ModelError
-from fer_edge.runtime.model import model_format
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,10 @@ def resolve_backend(path: Union[str, os.PathLike], backend: str = "auto") -> str
     """Which backend ``open_backend`` would use for ``path``; raises with what to do when none fits."""
     if backend not in BACKENDS:
         raise ConfigError(f"runtime.backend: {backend!r} is not one of {list(BACKENDS)}")
+    # Imported here: runtime.model imports backends.base, so a top-level import made
+    # `import fer_edge.runtime.model` fail when it was the first runtime module imported.
+    from fer_edge.runtime.model import model_format
+
     fmt = model_format(path)
     if fmt == "engine":
         if backend == "onnxruntime":
