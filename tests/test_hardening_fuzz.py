@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fer_edge.config import Config, load_config
-from fer_edge.runtime.errors import ConfigError, DataError, FerEdgeError, ManifestError
+from fer_edge.runtime.errors import ConfigError, DataError, FerEdgeError, ManifestError, ModelError
 from fer_edge.runtime.manifest import Manifest, read_manifest, sidecar_path, verify
 from fer_edge.runtime.results import FaceResult, FrameResult, JsonlWriter, validate_line
 from fer_edge.train.data.dataset import read_image
@@ -362,3 +362,34 @@ def test_random_pipeline_stamp_is_fresh_or_stale_never_a_crash(tmp_path_factory,
     (stage / STAMP).write_text(json.dumps(doc), encoding="utf-8")
     st_ = stamp_is_fresh(stage, "h")
     assert st_ is None or (st_.inputs_hash == "h" and isinstance(st_.outputs, dict))
+
+
+@FUZZ
+@given(text=st.one_of(st.text(max_size=120), st.lists(st.one_of(
+    st.sampled_from(["TRT-100300-EntropyCalibration2", "TRT-8601-MinMaxCalibration", "input: 3c010a14",
+                     "x: zz", ": 1", "a: 7f800000", "b: ffffffff", "", "c:3c010a14:1"]), st.text(max_size=20)),
+    max_size=5).map("\n".join)))
+def test_random_calibration_cache_text_parses_or_model_error(text):
+    from fer_edge.calibration.cache import parse_cache
+
+    try:
+        version, calibrator, scales = parse_cache(text)
+        assert isinstance(version, int) and all(isinstance(v, float) for v in scales.values())
+    except ModelError as exc:
+        assert _named(exc, ModelError)
+
+
+@FUZZ
+@given(doc=st.one_of(json_values, st.fixed_dictionaries(
+    {}, optional={"labels": json_values, "preprocess": st.one_of(json_values, st.fixed_dictionaries(
+        {}, optional={"size": json_values, "colour": st.sampled_from(["gray", "rgb", "bgr", "x"]),
+                      "mean": json_values, "std": json_values})), "crop": json_values})))
+def test_random_model_contract_json_is_contract_or_model_error(doc):
+    """The contract stored in an ONNX's metadata is untrusted text too."""
+    from fer_edge.runtime.model import contract_from_json
+
+    try:
+        contract = contract_from_json(json.dumps(doc), "model.onnx")
+        assert contract.labels
+    except ModelError as exc:
+        assert _named(exc, ModelError) and "re-export" in str(exc)
