@@ -6,6 +6,7 @@ test_runtime_pipeline.py already covers a fake camera that raises, stalls, vanis
 """
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -13,12 +14,14 @@ import time
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from runtime_fixtures import draw_face, make_onnx
 
 from fer_edge.runtime.errors import SourceError
 from fer_edge.runtime.pipeline import Pipeline
-from fer_edge.runtime.results import VideoSink
-from fer_edge.runtime.sources import IterableSource, open_source
+from fer_edge.runtime.results import VideoSink, validate_line
+from fer_edge.runtime.sources import Frame, IterableSource, open_source
 
 HAS_GSTREAMER = "GStreamer:                   YES" in cv2.getBuildInformation()
 
@@ -124,3 +127,34 @@ def test_source_that_never_delivers_a_frame_is_a_source_error(model, silent_serv
     pipe = Pipeline.from_model(model, threads=1, stall_timeout_s=0.2, stall_give_up_s=1.0, reconnect_retries=1)
     with pytest.raises(SourceError):
         list(pipe.run(silent_server))
+
+
+frame_shapes = st.one_of(
+    st.tuples(st.integers(0, 90), st.integers(0, 90)),
+    st.tuples(st.integers(0, 90), st.integers(0, 90), st.sampled_from([0, 1, 2, 3, 4, 5])),
+    st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3)),
+)
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(shape=frame_shapes, dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int8, bool]),
+       fill=st.sampled_from(["zeros", "noise", "face", "nan"]), fault=st.sampled_from([None, None, "read_error"]))
+def test_any_frame_the_camera_hands_over_gives_one_result_never_an_exception(model_pipe, shape, dtype, fill,
+                                                                           fault):
+    rng = np.random.default_rng(0)
+    if fill == "face" and len(shape) == 3 and shape[2] == 3 and min(shape[:2]) >= 32:
+        img = _frame(shape[1], shape[0]).astype(dtype)
+    elif fill == "noise":
+        img = (rng.random(shape) * 255).astype(dtype)
+    else:
+        img = np.zeros(shape, dtype)
+        if fill == "nan" and img.dtype.kind == "f":
+            img[...] = np.nan
+    result = model_pipe.process(Frame(7, img, 0.1, 0.0, fault))
+    assert result.frame == 7 and (result.fault is not None or img.dtype == np.uint8)
+    assert validate_line(json.loads(result.to_json())) == []
+
+
+@pytest.fixture(scope="module")
+def model_pipe(model):
+    return Pipeline.from_model(model, threads=1, detect_every=1)
