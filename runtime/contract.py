@@ -116,6 +116,8 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PreprocessSpec:
+        if not isinstance(d, Mapping):  # it comes from model metadata and manifests: untrusted JSON
+            raise ConfigError(f"preprocess: expected a mapping of size/colour/mean/std, got {type(d).__name__}")
         known = {"size", "colour", "mean", "std", "layout"}
         unknown = set(d) - known
         if unknown:
