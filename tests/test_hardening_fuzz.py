@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,10 @@ from fer_edge.runtime.results import FaceResult, FrameResult, JsonlWriter, valid
 from fer_edge.train.data.dataset import read_image
 from fer_edge.train.data.loaders import load_dataset
 
-FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-FUZZ_SMALL = settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+#: ``FER_EDGE_FUZZ_SCALE=20 pytest tests/test_hardening_fuzz.py`` fuzzes 20x deeper (nightly, before a release).
+SCALE = max(1, int(os.environ.get("FER_EDGE_FUZZ_SCALE", "1")))
+FUZZ = settings(max_examples=40 * SCALE, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+FUZZ_SMALL = settings(max_examples=20 * SCALE, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 SECTIONS = ["name", "preprocess", "crop", "data", "model", "train", "export", "calibrate", "build", "runtime",
             "eval", "bench", "pipeline"]
