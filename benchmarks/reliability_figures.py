@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 REPO = Path(__file__).resolve().parents[1]
 FILES = {"fuzz": "tests/test_hardening_fuzz.py", "artefacts": "tests/test_hardening_artefacts.py",
          "untrusted": "tests/test_hardening_untrusted.py", "crash": "tests/test_hardening_crash.py",
-         "camera": "tests/test_hardening_camera.py"}
+         "camera": "tests/test_hardening_camera.py", "imports": "tests/test_hardening_imports.py"}
 #: Tests in the artefact file that show an intact artefact loads (controls, not refusals).
 CONTROL = re.compile(r"intact|_passes|roundtrip")
 
@@ -104,7 +104,8 @@ def markdown(fig: Dict[str, Any]) -> str:
         return f"{d['passed']}/{d['total']}{extra}"
 
     rows = [("Inputs fuzzed (hypothesis examples: config, 5 dataset loaders, image bytes, footage truth, "
-             "manifests, engine sidecars, JSONL writer, crop names)",
+             "manifests, engine sidecars, stage stamps, calibration cache, model contract, JSONL writer, "
+             "crop names, camera frames)",
              f"{fig['inputs_fuzzed']} ({nn(fig['fuzz_properties'])} fuzz-file tests pass, "
              f"{fig['fuzz_failing_examples']} failing examples)"),
             ("Corrupt / forged / foreign artefacts refused with an actionable message",
