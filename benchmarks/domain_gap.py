@@ -86,7 +86,9 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, backbone: str, seed: int, w
     g = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     net.train()
-    for _ in range(epochs):
+    from tqdm import tqdm
+
+    for _ in tqdm(range(epochs), desc=f"train {backbone}", leave=False):
         perm = torch.randperm(len(xt), generator=g)
         for i in range(0, len(xt), bs):
             idx = perm[i:i + bs]

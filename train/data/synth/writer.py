@@ -158,6 +158,7 @@ def generate(domain: str, kind: str, out_dir: Union[str, Path], count: int, iden
             from .scenes import write_video
 
             meta["video"] = write_video(spec, tmp, int(count) or int(frames), idents, int(seed))
+            (tmp / "images").rmdir()  # a clip has no image files
         _commit(tmp, out_dir, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
