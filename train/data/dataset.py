@@ -48,6 +48,8 @@ class Skip:
 
 def safe_join(root: Path, rel: str) -> Path:
     """``root / rel`` but refuse absolute paths and ``..`` that escape ``root`` (DataError)."""
+    if "\x00" in str(rel):
+        raise DataError(f"{rel!r}: path contains a NUL byte; refused")
     root_r = root.resolve()
     candidate = (root / rel).resolve()
     if candidate != root_r and root_r not in candidate.parents:
