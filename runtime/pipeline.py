@@ -338,6 +338,9 @@ class Pipeline:
                     self._force_detect = True
                     if stalled >= cfg.stall_give_up_s:
                         self.stats.error = f"no frame for {stalled:.0f}s; giving up on {getattr(src, 'name', src)}"
+                        if self.stats.frames == 0:  # never delivered anything: that is a source that failed
+                            error = SourceError(f"{self.stats.error} — it never delivered a frame; check the "
+                                                "URL/device/pipeline string and that the camera is streaming")
                         break
                     continue
                 stalled = 0.0

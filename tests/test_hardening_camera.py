@@ -112,21 +112,13 @@ def silent_server():
     srv.close()
 
 
-def test_source_that_connects_but_never_sends_ends_the_run_in_bounded_time(model, silent_server):
+def test_source_that_connects_but_never_sends_is_a_source_error_in_bounded_time(model, silent_server):
     pipe = Pipeline.from_model(model, threads=1, stall_timeout_s=0.2, stall_give_up_s=1.0, reconnect_retries=1)
     t0 = time.monotonic()
-    assert list(pipe.run(silent_server)) == []
+    with pytest.raises(SourceError, match="never delivered a frame"):
+        list(pipe.run(silent_server))
     assert time.monotonic() - t0 < 5
     assert pipe.stats.error and "giving up" in pipe.stats.error and silent_server in pipe.stats.error
-
-
-@pytest.mark.xfail(strict=True, reason="a source that never delivered a single frame ends with stats.error only "
-                                       "(no SourceError), so `fer-edge run` exits 0; fix belongs in "
-                                       "runtime/pipeline.py or fer_edge/commands/run.py (runtime owner)")
-def test_source_that_never_delivers_a_frame_is_a_source_error(model, silent_server):
-    pipe = Pipeline.from_model(model, threads=1, stall_timeout_s=0.2, stall_give_up_s=1.0, reconnect_retries=1)
-    with pytest.raises(SourceError):
-        list(pipe.run(silent_server))
 
 
 frame_shapes = st.one_of(

@@ -169,7 +169,8 @@ def test_stalled_source_is_given_up_cleanly(assets):
 
     pipe = _pipe(assets, stall_timeout_s=0.1, stall_give_up_s=0.3)
     t0 = time.monotonic()
-    assert list(pipe.run(Stuck())) == []
+    with pytest.raises(SourceError, match="never delivered a frame"):
+        list(pipe.run(Stuck()))  # a source that never delivered anything is a failed source, not an empty run
     assert time.monotonic() - t0 < 3 and pipe.stats.faults["stall"] == 3 and "giving up" in pipe.stats.error
 
 
