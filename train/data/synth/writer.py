@@ -82,7 +82,9 @@ def run_chunks(fn, jobs: List[tuple], workers: int, desc: str) -> List:
             return it
     if workers <= 1 or len(jobs) <= 1:
         return [fn(j) for j in tqdm(jobs, desc=desc, leave=False, disable=len(jobs) < 4)]
-    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    # Not "fork": a fork taken while another thread of the caller (torch, tqdm, an executor) holds a
+    # lock leaves the child waiting on it forever. forkserver/spawn children start clean.
+    method = "forkserver" if "forkserver" in get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
         return list(tqdm(pool.map(fn, jobs), total=len(jobs), desc=desc, leave=False, disable=len(jobs) < 4))
 
