@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     # One thread by default: on a shared machine, OpenMP threads spinning against other jobs are slower.
     torch.set_num_threads(args.threads)
     n_train, n_test, n_scenes = (2000, 500, 60) if args.quick else (4000, 1000, 150)
-    epochs = args.epochs or (12 if args.quick else 20)
+    epochs = args.epochs or (12 if args.quick else 40)
     out = Path(args.out)
     spec = load_config("default").preprocess
     size = load_config("default").data.synth.size

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
@@ -73,6 +74,18 @@ def _crop_chunk(job: Tuple[str, Sequence[int], int, List[int], int, dict, str]) 
     return rows
 
 
+def _single_threaded() -> bool:
+    """True when this process runs one thread, i.e. forking it is safe.
+
+    A fork taken while another thread (torch's pool, tqdm's monitor, an executor) holds a lock leaves
+    the child waiting on that lock forever; then forkserver/spawn children, which start clean, are used.
+    """
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
 def run_chunks(fn, jobs: List[tuple], workers: int, desc: str) -> List:
     """Map ``fn`` over ``jobs`` in ``workers`` processes (in order), with a progress bar."""
     try:
@@ -80,11 +93,14 @@ def run_chunks(fn, jobs: List[tuple], workers: int, desc: str) -> List:
     except ImportError:  # pragma: no cover
         def tqdm(it, **_kw):
             return it
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if workers > 1 and main_file and not Path(main_file).is_file():  # `python -` or a REPL: spawn cannot start
+        log.warning("running %s in this process: worker processes cannot start from %s", desc, main_file)
+        workers = 1
     if workers <= 1 or len(jobs) <= 1:
         return [fn(j) for j in tqdm(jobs, desc=desc, leave=False, disable=len(jobs) < 4)]
-    # Not "fork": a fork taken while another thread of the caller (torch, tqdm, an executor) holds a
-    # lock leaves the child waiting on it forever. forkserver/spawn children start clean.
-    method = "forkserver" if "forkserver" in get_all_start_methods() else "spawn"
+    method = "fork" if _single_threaded() and "fork" in get_all_start_methods() else (
+        "forkserver" if "forkserver" in get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
         return list(tqdm(pool.map(fn, jobs), total=len(jobs), desc=desc, leave=False, disable=len(jobs) < 4))
 
