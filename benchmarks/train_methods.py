@@ -74,6 +74,8 @@ def run_parallel(args: argparse.Namespace, methods: List[str]) -> Dict[str, List
     for k, g in enumerate(x for x in groups if x):
         cmd = [sys.executable, __file__, "--config", args.config, "--methods", ",".join(g), "--seeds", args.seeds,
                "--out", args.out, "--part", str(k), "--set", *args.overrides]
+        if args.reuse:
+            cmd.append("--reuse")
         if args.epochs:
             cmd += ["--epochs", str(args.epochs)]
         procs.append(subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}))
@@ -97,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default="docs/bench-train.md")
     ap.add_argument("--jobs", type=int, default=1,
                     help="train the methods in this many parallel processes (1 thread each), then merge")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep finished runs (their summary.json) under --out instead of training them again")
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)  # internal: a worker of --jobs
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-train] %(message)s")
@@ -117,6 +121,9 @@ def main(argv=None) -> int:
             cfg = load_config(args.config, overrides + [f"train.seed={seed}"])
             for m in methods:
                 out = Path(args.out) / f"{m}-seed{seed}"
+                if args.reuse and (out / "summary.json").is_file():
+                    results[m].append(json.loads((out / "summary.json").read_text()))
+                    continue
                 results[m].append(train(cfg, datasets, out, method=m))
     if args.part is not None:
         atomic_write(Path(args.out) / f"results-{args.part}.json", json.dumps(results))
