@@ -179,7 +179,13 @@ class Trainer:
 
     # -- the run -----------------------------------------------------------------------------------
     def fit(self, resume: bool = False, stop_after: Optional[int] = None) -> Optional[Dict[str, Any]]:
-        if resume:
+        if resume and not (self.out / STATE_NAME).exists():
+            # Killed before the first epoch's state was complete: nothing to continue, so start over
+            # (a crash-resume loop that always passes --resume must not fail on its first retry).
+            if self.ctx.is_main:
+                log.warning("%s: no resume state yet (the run was interrupted before its first epoch ended); "
+                            "starting from the beginning", self.out)
+        elif resume:
             self.restore()
         elif self.ctx.is_main and (self.out / STATE_NAME).exists():
             log.warning("%s holds an earlier run; starting over (use --resume to continue it)", self.out)
