@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 CONFIG ?= default
 STAMP := .make-installed
 
-.PHONY: install demo test bench bench-train bench-data lint clean
+.PHONY: install demo test test-tensorrt bench bench-train bench-data bench-runtime reliability lint clean
 
 $(STAMP): setup.py pyproject.toml
 	$(PIP) install -q $(TORCH)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PYTHON) -m pytest -q
 
+## make test-tensorrt: the real-TensorRT suite (skips with the reason where TensorRT/pycuda/GPU are absent)
+test-tensorrt: $(STAMP)
+	$(PYTHON) -m pytest -m tensorrt -rs tests/test_tensorrt_real.py
+
 ## make bench: regenerate BENCHMARKS.md figures (long; not part of the tests)
 bench: $(STAMP)
 	$(PYTHON) benchmarks/run_all.py
@@ -32,6 +36,13 @@ bench-train: $(STAMP)
 
 bench-data: $(STAMP)
 	$(PYTHON) benchmarks/domain_gap.py
+
+bench-runtime: $(STAMP)
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/runtime_fps.py --frames 600 --json runs/bench-runtime/fps.json
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/soak.py --json runs/bench-runtime/soak.json
+
+reliability: $(STAMP)
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/reliability_figures.py --soak-frames 10000
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
