@@ -101,16 +101,20 @@ def _run_train(ctx: Context, d: Path) -> StageOutput:
 def select_across_methods(summaries: Dict[str, Dict[str, Any]]) -> str:
     """The label-free choice among everything trained (source-only included, the oracle never).
 
-    Every method's summary carries the selector's score of its selected checkpoint on the unlabelled
-    target validation split; the highest wins. Target-test accuracy is never looked at here.
+    Delegates to the trainer's :func:`select_run` (each method's selector score of its selected checkpoint
+    on the unlabelled target validation split); target-test accuracy is never looked at. When no run has
+    a usable score, source-only is the safe default.
     """
-    best, best_score = "source_only", float("-inf")
-    for method, s in summaries.items():
-        if method == "target_oracle":
-            continue
-        score = (s.get("selector_scores") or {}).get(s.get("selector", ""))
-        if isinstance(score, (int, float)) and score > best_score:
-            best, best_score = method, float(score)
+    from fer_edge.train.selection import select_run
+
+    names = list(summaries)
+    runs = [{"method": m, **s} for m, s in summaries.items()]
+    selectors = {s.get("selector") for s in runs if s.get("selector")}
+    selector = selectors.pop() if len(selectors) == 1 else "im"
+    best = names[select_run(runs, selector)] if names else "source_only"
+    score = (summaries.get(best, {}).get("selector_scores") or {}).get(selector)
+    if best == "target_oracle" or not isinstance(score, (int, float)) or score != score:
+        return "source_only"
     return best
 
 
