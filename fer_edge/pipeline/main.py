@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from fer_edge.configfields import to_dict
+from fer_edge.runtime.atomic import atomic_write
 
 from .runner import Context, Stage, StageOutput, run_stages
+from .stamps import hash_inputs
 
 log = logging.getLogger("fer_edge.pipeline")
 
@@ -82,11 +84,17 @@ def _run_train(ctx: Context, d: Path) -> StageOutput:
         mcfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, method=method))
         run_dir = d / method
         done = run_dir / "summary.json"
-        if done.is_file() and (run_dir / "best.pt").is_file():
-            log.info("train %s: finished earlier — reusing %s", method, done)
+        # A method folder is reused (finished) or resumed (killed) only if it was made from these very
+        # inputs; after a config change it is trained afresh.
+        stamp = run_dir / "pipeline_inputs.json"
+        digest = hash_inputs({"train": _fp_train(ctx), "data": _fp_synth(ctx), "method": method})
+        same = stamp.is_file() and json.loads(stamp.read_text()).get("inputs") == digest
+        if same and done.is_file() and (run_dir / "best.pt").is_file():
+            log.info("train %s: finished earlier from the same inputs — reusing %s", method, done)
             summary = _json(done)
         else:
-            summary = train(mcfg, datasets, run_dir, resume=(run_dir / "last.state.pt").is_file())
+            atomic_write(stamp, json.dumps({"inputs": digest}))
+            summary = train(mcfg, datasets, run_dir, resume=same and (run_dir / "last.state.pt").is_file())
             summary = summary if isinstance(summary, dict) else _json(done)
         summaries[method] = summary
         outputs += [run_dir / "best.pt", done]
@@ -304,7 +312,5 @@ def run_pipeline(cfg: Any, out: Path, force: Sequence[str] = (), until: Optional
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(cfg=cfg, out=out)
-    from fer_edge.runtime.atomic import atomic_write
-
     atomic_write(out / "config.yaml", cfg.to_yaml())
     return run_stages(stages(cfg), ctx, force=force, until=until, progress=progress)
