@@ -21,6 +21,11 @@ def _f(v: Any) -> Optional[float]:
     return float(v) if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)) else None
 
 
+def _num(v: Any) -> str:
+    f = _f(v)
+    return "—" if f is None else f"{f:.2f}"
+
+
 def _pct(v: Any) -> str:
     f = _f(v)
     return "—" if f is None else f"{100 * f:.1f} %"
@@ -82,7 +87,7 @@ def int8_section(ctx: Context) -> Section:
         sec.paragraphs.append(
             f"Calibration: {c.get('method')} on {c.get('num_images')} unlabelled target images "
             f"(image-list sha256 {str(c.get('image_list_sha256', ''))[:12]}…); status: {cal.status}. "
-            f"Accuracy drop on the gate set: {gate.get('drop', '—')} points (limit {gate.get('max_drop', '—')}); "
+            f"Accuracy drop on the gate set: {_num(gate.get('drop'))} points (limit {_num(gate.get('max_drop'))}); "
             f"layers kept in float: {', '.join(c.get('excluded') or []) or 'none'}.")
     series = {k: _recall(v) for k, v in ev.items() if k in ("ONNX FP32", "ONNX INT8")}
     bars = plots.per_class_bars(series, LABELS, ctx.out / "report" / "fp32_vs_int8.png")

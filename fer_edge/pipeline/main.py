@@ -161,7 +161,7 @@ def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
     gate = info.get("gate") or {}
     info["headline"] = (f"INT8 Q/DQ on {info.get('num_images')} target images; "
                         f"{len(info.get('excluded') or [])} layer(s) kept in float; gate passed={info.get('passed')}"
-                        + (f", drop {gate.get('drop')}" if "drop" in gate else ""))
+                        + (f", accuracy drop {gate['drop']:.2f} pt" if isinstance(gate.get("drop"), float) else ""))
     outs = [d / "model.int8.onnx", d / "model.int8.onnx.json"]
     return StageOutput([p for p in outs if p.is_file()], info)
 
