@@ -35,9 +35,11 @@ from fer_edge.runtime.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
-ORDER = ("data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "calibration", "int8", "runtime",
+ORDER = ("pipeline",
+         "data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "calibration", "int8", "runtime",
          "runtime_accuracy", "eval")
-TITLES = {"data": "Synthetic world and the domain gap", "domain_gap": "Synthetic world and the domain gap",
+TITLES = {"pipeline": "The main job (make demo)",
+          "data": "Synthetic world and the domain gap", "domain_gap": "Synthetic world and the domain gap",
           "train": "Adaptation methods", "train_methods": "Adaptation methods",
           "footage": "Faces from camera footage: recall and FPS", "faces_fps": "Faces from camera footage",
           "calibration": "INT8 calibration", "int8": "INT8 calibration", "runtime": "Runtime FPS and soak",
