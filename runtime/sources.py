@@ -215,7 +215,7 @@ def _camera_opener(index: int) -> Callable[[], Any]:
 def describe_source(spec: Union[str, int, os.PathLike]) -> str:
     """``camera``, ``url``, ``gstreamer``, ``folder`` or ``video`` for a ``--source`` value."""
     s = str(spec).strip()
-    if isinstance(spec, int) or s.isdigit():
+    if isinstance(spec, int) or (s.isascii() and s.isdigit()):  # "¹".isdigit() is True but int() refuses it
         return "camera"
     if s.lower().startswith(URL_SCHEMES):
         return "url"

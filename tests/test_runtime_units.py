@@ -144,3 +144,10 @@ def test_check_frame_accepts_gray_bgr_bgra():
     for shape in ((48, 64), (48, 64, 1), (48, 64, 3), (48, 64, 4)):
         img, fault = check_frame(np.zeros(shape, np.uint8))
         assert fault is None and img.ndim in (2, 3) and (img.ndim == 2 or img.shape[2] == 3)
+
+
+def test_a_superscript_digit_is_not_a_camera_index():
+    from fer_edge.runtime.sources import describe_source
+
+    assert describe_source("0") == "camera"
+    assert describe_source("\u00b9") != "camera"  # "¹".isdigit() is True but int("¹") raises

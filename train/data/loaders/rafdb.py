@@ -25,6 +25,9 @@ def find_list(root: Path) -> Optional[Path]:
     return None
 
 
+RAF_LABEL_TEXT = frozenset(str(i) for i in range(1, 8))
+
+
 def load(root: Path, space: LabelSpace) -> Loaded:
     lst = find_list(root) if root.is_dir() else root
     if lst is None:
@@ -37,7 +40,7 @@ def load(root: Path, space: LabelSpace) -> Loaded:
         if not parts:
             continue
         where = f"{lst.name}:{n}"
-        if len(parts) != 2 or not parts[1].isdigit() or not 1 <= int(parts[1]) <= 7:
+        if len(parts) != 2 or parts[1] not in RAF_LABEL_TEXT:  # not isdigit(): it admits "¹", which int() refuses
             out.skip(where, f"malformed line {line.strip()!r} (expected '<image> <label 1-7>')")
             continue
         name = parts[0]
