@@ -3,7 +3,8 @@
 Users on TensorRT 8.x-10.x who build with implicit quantization (``trtexec --int8 --calib=FILE``)
 need a cache, not a Q/DQ model. Both come from the same activation ranges here: each line holds the
 per-tensor scale ``amax / 127`` that the Q/DQ model's QuantizeLinear uses for that tensor, so the
-two INT8 paths quantize identically. Format (see /work/shared/TENSORRT.md §8 of the project notes):
+two INT8 paths quantize identically. Format (as NVIDIA's qdq-translator writes it; the version integer
+as in TensorRT's NvInferRuntimeBase.h):
 
     TRT-<version>-EntropyCalibration2
     <tensor name>: <float32 bits of the scale as big-endian hex, lowercase, no 0x, no zero padding>

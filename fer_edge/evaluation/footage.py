@@ -27,7 +27,7 @@ import numpy as np
 
 from fer_edge.runtime.contract import Contract, label_index, preprocess
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceRecord, Skip
+from fer_edge.train.data.dataset import FaceRecord, Skip, record_field
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,10 @@ class FootageFaces:
         return self.x, np.arange(len(self.records), dtype=np.int64)
 
     def label_array(self, indices: Optional[np.ndarray] = None) -> np.ndarray:
-        recs = self.records if indices is None else [self.records[i] for i in indices]
-        return np.asarray([r.label for r in recs], dtype=np.int64)
+        return record_field(self.records, "label", indices, np.int64)
 
     def field_array(self, name: str, indices: Optional[np.ndarray] = None) -> np.ndarray:
-        recs = self.records if indices is None else [self.records[i] for i in indices]
-        return np.asarray([getattr(r, name) for r in recs], dtype=np.float32)
+        return record_field(self.records, name, indices)
 
 
 def _truth_file(path: Path) -> Optional[Path]:

@@ -173,12 +173,10 @@ class FaceDataset:
         return out
 
     def label_array(self, indices: Optional[np.ndarray] = None) -> np.ndarray:
-        recs = self.records if indices is None else [self.records[i] for i in indices]
-        return np.asarray([r.label for r in recs], dtype=np.int64)
+        return record_field(self.records, "label", indices, np.int64)
 
     def field_array(self, name: str, indices: Optional[np.ndarray] = None) -> np.ndarray:
-        recs = self.records if indices is None else [self.records[i] for i in indices]
-        return np.asarray([getattr(r, name) for r in recs], dtype=np.float32)
+        return record_field(self.records, name, indices)
 
     def skip_summary(self) -> str:
         if not self.skipped:
@@ -187,6 +185,13 @@ class FaceDataset:
         if len(self.skipped) > 50:
             lines.append(f"  … and {len(self.skipped) - 50} more")
         return "\n".join(lines)
+
+
+def record_field(records: Sequence[FaceRecord], name: str, indices: Optional[np.ndarray] = None,
+                 dtype: type = np.float32) -> np.ndarray:
+    """One FaceRecord field as an array, for all records or those at ``indices`` (e.g. the kept ones)."""
+    recs = records if indices is None else [records[i] for i in indices]
+    return np.asarray([getattr(r, name) for r in recs], dtype=dtype)
 
 
 def with_domain(records: Sequence[FaceRecord], domain: str) -> List[FaceRecord]:
