@@ -34,6 +34,11 @@ def _ms(vals: List[float]) -> str:
     return f"{100 * statistics.mean(vals):.1f} ± {100 * sd:.1f}"
 
 
+def _num(v) -> str:
+    """A score to 3 decimals; summary.json writes a missing/undefined value (NaN) as null."""
+    return "nan" if v is None or v != v else f"{v:.3f}"
+
+
 def _cpu(runs: List[dict]) -> str:
     vals = [r["train_cpu_seconds"] for r in runs if "train_cpu_seconds" in r]
     return f"{statistics.mean(vals) / 60:.1f}" if vals else "—"
@@ -148,8 +153,9 @@ def main(argv=None) -> int:
         for seed, r in zip(seeds, runs):
             sc = r["selector_scores"]
             lines.append(f"| {m} seed {seed} | {r['selected_epoch']} | {100 * r['target_test_accuracy']:.1f} | "
-                         f"{sc['im']:.3f} | {sc['snd']:.3f} | {sc['dev']:.3f} | {sc['source_val']:.3f} | "
-                         f"{r['final_disc_acc']:.3f} |")
+                         f"{_num(sc.get('im'))} | {_num(sc.get('snd'))} | {_num(sc.get('dev'))} | "
+                         f"{_num(sc.get('source_val'))} | "
+                         f"{_num(r.get('final_disc_acc'))} |")
     atomic_write(Path(args.report), "\n".join(lines) + "\n")
     atomic_write(Path(args.out) / "results.json", json.dumps(results, indent=1))
     print("\n".join(lines))

@@ -19,3 +19,19 @@ def test_resume_without_state_trains_from_the_start(tmp_path):
     assert not (out / "last.state.pt").exists()
     s = train(cfg, datasets, out, method="source_only", resume=True)
     assert s["epochs"] == 1 and (out / "last.state.pt").is_file() and (out / "best.pt").is_file()
+
+
+def test_summary_json_is_strict_json(tmp_path):
+    """No NaN/Infinity tokens: jq, JavaScript and Go reject them; an undefined value is null."""
+    import json
+
+    datasets = make_datasets(tmp_path / "faces")
+    cfg = load_config("ci", ["train.epochs=1", "train.steps_per_epoch=2", "train.batch_size=8",
+                             "train.feature_samples=8"])
+    train(cfg, datasets, tmp_path / "run", method="source_only")
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["final_disc_acc"] is None  # source-only has no discriminator

@@ -23,6 +23,7 @@ import torch
 
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.errors import ConfigError, DataError
+from fer_edge.runtime.results import finite
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.dataset import FaceDataset
@@ -230,7 +231,8 @@ class Trainer:
                                       "steps_per_epoch": self.steps, "config": self.cfg.name,
                                       "adabn": bool(self.t.adabn), "world_size": self.ctx.world_size,
                                       "datasets": {k: len(v) for k, v in self.splits.items()}})
-        atomic_write(self.out / "summary.json", json.dumps(summary, indent=2, allow_nan=True))
+        # Strict JSON (NaN → null, e.g. a discriminator accuracy for a method without one): jq/JS/Go read it.
+        atomic_write(self.out / "summary.json", json.dumps(finite(summary), indent=2, allow_nan=False))
         log.info("done %s: selected epoch %d by %s, target-test acc %.3f (oracle-selected %.3f, epoch %d), "
                  "source-test acc %.3f", self.method_name, summary["selected_epoch"], self.t.selector,
                  summary["target_test_accuracy"], summary["oracle_selected_target_accuracy"],

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.manifest import sha256_file
+from fer_edge.runtime.results import finite
 
 STAMP = "stage.json"
 
@@ -34,7 +35,7 @@ class Stamp:
     status: str = "done"                                     # done | skipped (e.g. no TensorRT)
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str) + "\n"
+        return json.dumps(finite(self.__dict__), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
 
 
 def stamp_path(stage_dir: Path) -> Path:
