@@ -13,6 +13,7 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 from runtime_fixtures import TEST_CROP, TEST_SPEC, make_onnx
 
@@ -90,7 +91,8 @@ def test_corrupt_checkpoint_is_refused(arts, tmp_path, case):
     from fer_edge.train.checkpoint import load_checkpoint
 
     raw = arts["ck"].read_bytes()
-    data = {"truncated_rehashed": raw[: len(raw) // 2], "random_bytes_rehashed": os.urandom(4096),
+    noise = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()  # fixed: reproducible
+    data = {"truncated_rehashed": raw[: len(raw) // 2], "random_bytes_rehashed": noise,
             "empty_rehashed": b""}[case]
     bad = _copy(arts["ck"], tmp_path / "bad.pt", data, rehash=True)
     with pytest.raises(FerEdgeError) as info:
