@@ -21,18 +21,9 @@ from typing import Dict, List, Sequence
 
 def match(pred: Sequence[Sequence[float]], truth: Sequence[Sequence[float]], thr: float = 0.5) -> Dict[int, int]:
     """Greedy IoU matching; returns {truth index: pred index} for pairs with IoU >= ``thr``."""
-    from fer_edge.runtime.track import iou
+    from fer_edge.runtime.track import greedy_iou_match
 
-    pairs = sorted(((iou(p, t), pi, ti) for pi, p in enumerate(pred) for ti, t in enumerate(truth)), reverse=True)
-    used_p, out = set(), {}
-    for score, pi, ti in pairs:
-        if score < thr:
-            break
-        if pi in used_p or ti in out:
-            continue
-        used_p.add(pi)
-        out[ti] = pi
-    return out
+    return {ti: pi for pi, ti, _ in greedy_iou_match(pred, truth, thr)}
 
 
 def score_run(results: List[dict], truth_lines: List[dict]) -> Dict[str, float]:

@@ -27,6 +27,26 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / (aw * ah + bw * bh - inter)
 
 
+def greedy_iou_match(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
+                     threshold: float) -> List[Tuple[int, int, float]]:
+    """Greedy one-to-one matching of boxes ``a`` to boxes ``b``, best IoU first, pairs with IoU >= ``threshold``.
+
+    Returns ``(index in a, index in b, iou)``. Shared by the tracker, ground-truth matching in ``data faces``
+    and the recall benchmarks, so every count of "found faces" means the same thing.
+    """
+    pairs = sorted(((iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)), reverse=True)
+    used_a, used_b, out = set(), set(), []
+    for score, i, j in pairs:
+        if score < threshold:
+            break
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        out.append((i, j, score))
+    return out
+
+
 @dataclass
 class Track:
     """One face over time. ``last_seen`` is the frame of the last matched detection."""
@@ -62,15 +82,9 @@ class IoUTracker:
 
     def update(self, detections: Sequence[Detection], frame_index: int) -> List[Track]:
         """Fold one frame's detections in; returns the live tracks (matched ones carry the new box)."""
-        pairs = sorted(((iou(t.bbox, d.bbox), ti, di) for ti, t in enumerate(self.tracks)
-                        for di, d in enumerate(detections)), reverse=True)
-        used_t, used_d = set(), set()
-        for score, ti, di in pairs:
-            if score < self.iou_threshold:
-                break
-            if ti in used_t or di in used_d:
-                continue
-            used_t.add(ti)
+        used_d = set()
+        for ti, di, _ in greedy_iou_match([t.bbox for t in self.tracks], [d.bbox for d in detections],
+                                          self.iou_threshold):
             used_d.add(di)
             t, d = self.tracks[ti], detections[di]
             t.bbox, t.score, t.eyes, t.last_seen = tuple(int(v) for v in d.bbox), d.score, d.eyes, frame_index

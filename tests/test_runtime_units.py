@@ -151,3 +151,22 @@ def test_a_superscript_digit_is_not_a_camera_index():
 
     assert describe_source("0") == "camera"
     assert describe_source("\u00b9") != "camera"  # "¹".isdigit() is True but int("¹") raises
+
+
+def test_greedy_iou_match_against_an_exhaustive_reference():
+    """Best pair first, one-to-one, threshold inclusive — checked against a brute-force rerun of the rule."""
+    from fer_edge.runtime.track import greedy_iou_match, iou
+
+    a = [(0, 0, 10, 10), (5, 0, 10, 10), (40, 40, 10, 10)]
+    b = [(1, 0, 10, 10), (6, 0, 10, 10), (100, 100, 5, 5)]
+    got = greedy_iou_match(a, b, 0.5)
+    left_a, left_b, ref = set(range(3)), set(range(3)), []
+    while True:
+        cands = [(iou(a[i], b[j]), i, j) for i in left_a for j in left_b if iou(a[i], b[j]) >= 0.5]
+        if not cands:
+            break
+        s, i, j = max(cands)
+        ref.append((i, j, s))
+        left_a.discard(i)
+        left_b.discard(j)
+    assert got == ref and [(i, j) for i, j, _ in got] == [(1, 1), (0, 0)]

@@ -21,7 +21,7 @@ from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.contract import canonical_label
 from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.detect import Detection, FaceDetector, detect_and_crop
-from fer_edge.runtime.track import iou
+from fer_edge.runtime.track import greedy_iou_match
 
 from .frames import FrameRef
 
@@ -98,18 +98,8 @@ def crop_stem(name: str) -> str:
 
 def match_truth(dets: Sequence[Detection], truth: Sequence[Dict[str, Any]]) -> Dict[int, Tuple[int, float]]:
     """Greedy best-IoU matching (pairs with IoU ≥ 0.5, best first): ``{detection k: (truth j, iou)}``."""
-    pairs = sorted(((iou(d.bbox, t.get("bbox", (0, 0, 0, 0))), k, j) for k, d in enumerate(dets)
-                    for j, t in enumerate(truth)), reverse=True)
-    used_d, used_t, out = set(), set(), {}
-    for v, k, j in pairs:
-        if v < MATCH_IOU:
-            break
-        if k in used_d or j in used_t:
-            continue
-        used_d.add(k)
-        used_t.add(j)
-        out[k] = (j, v)
-    return out
+    found = greedy_iou_match([d.bbox for d in dets], [t.get("bbox", (0, 0, 0, 0)) for t in truth], MATCH_IOU)
+    return {k: (j, v) for k, j, v in found}
 
 
 def _fmt(v: Any) -> str:
