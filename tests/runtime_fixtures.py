@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -30,35 +30,51 @@ TEST_SPEC = PreprocessSpec(size=32, colour="gray", mean=(0.5,), std=(0.25,))
 TEST_CROP = CropPolicy(detector="haar", min_face=24, margin=0.2, square=True)
 
 
-def make_onnx(path: Path, spec: PreprocessSpec = TEST_SPEC, crop: CropPolicy = TEST_CROP,
-              contract: bool = True, manifest: bool = True, precision: str = "fp32",
-              labels: Sequence[str] = LABELS, seed: int = 0, dynamic: bool = True) -> Path:
-    """Export a tiny FerNet to ``path`` (contract in metadata_props, optional sidecar)."""
-    import onnx
+def export_net(net, path: Path, spec: PreprocessSpec, dynamic: bool = True) -> Path:
+    """``torch.onnx.export`` of a FerNet's ExportWrapper with the contract's I/O names (no metadata yet)."""
     import torch
 
-    from fer_edge.train.models import ExportWrapper, FerNet, ModelSpec
+    from fer_edge.train.models import ExportWrapper
 
-    torch.manual_seed(seed)
-    net = FerNet(ModelSpec(backbone="tiny", in_channels=spec.channels, num_classes=len(labels),
-                           feature_dim=16, width=0.5, dropout=0.0)).eval()
-    dummy = torch.zeros(1, *spec.input_shape)
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"dynamic_axes": {INPUT_NAME: {0: "N"}, OUTPUT_LOGITS: {0: "N"}, OUTPUT_PROBS: {0: "N"}}} \
         if dynamic else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(ExportWrapper(net), dummy, str(path), input_names=[INPUT_NAME],
+        torch.onnx.export(ExportWrapper(net), torch.zeros(1, *spec.input_shape), str(path), input_names=[INPUT_NAME],
                           output_names=[OUTPUT_LOGITS, OUTPUT_PROBS], opset_version=17, dynamo=False, **kwargs)
+    return path
+
+
+def add_contract(path: Path, labels: Sequence[str], spec: PreprocessSpec, crop: Dict[str, Any],
+                 precision: str = "fp32", contract: bool = True) -> Path:
+    """Write the metadata_props export writes (contract JSON, precision, producer version) into ``path``."""
+    import onnx
+
     model = onnx.load(str(path))
-    c = Contract(labels=tuple(labels), preprocess=spec, crop=crop.to_dict())
     props = {META_PRECISION: precision, META_PRODUCER_VERSION: "test"}
     if contract:
-        props[META_CONTRACT] = json.dumps(c.to_dict())
+        props[META_CONTRACT] = json.dumps(Contract(labels=tuple(labels), preprocess=spec, crop=dict(crop)).to_dict())
     for k, v in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
     onnx.save(model, str(path))
+    return path
+
+
+def make_onnx(path: Path, spec: PreprocessSpec = TEST_SPEC, crop: CropPolicy = TEST_CROP,
+              contract: bool = True, manifest: bool = True, precision: str = "fp32",
+              labels: Sequence[str] = LABELS, seed: int = 0, dynamic: bool = True) -> Path:
+    """Export a tiny FerNet to ``path`` (contract in metadata_props, optional sidecar)."""
+    import torch
+
+    from fer_edge.train.models import FerNet, ModelSpec
+
+    torch.manual_seed(seed)
+    net = FerNet(ModelSpec(backbone="tiny", in_channels=spec.channels, num_classes=len(labels),
+                           feature_dim=16, width=0.5, dropout=0.0)).eval()
+    export_net(net, path, spec, dynamic)
+    add_contract(path, labels, spec, crop.to_dict(), precision, contract)
     if manifest:
         write_manifest(path, Manifest(kind="int8_onnx" if precision == "int8" else "onnx", precision=precision,
                                       labels=list(labels), preprocess=spec.to_dict(), crop=crop.to_dict()))

@@ -6,8 +6,6 @@ with ONNX Runtime's ``quantize_static`` (Q/DQ) — the same three files the real
 """
 from __future__ import annotations
 
-import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
@@ -15,16 +13,12 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 import pytest
+from runtime_fixtures import add_contract, export_net
 
 from fer_edge.runtime.backends.base import (
     INPUT_NAME,
-    META_CONTRACT,
-    META_PRECISION,
-    META_PRODUCER_VERSION,
-    OUTPUT_LOGITS,
-    OUTPUT_PROBS,
 )
-from fer_edge.runtime.contract import LABELS, Contract, PreprocessSpec
+from fer_edge.runtime.contract import LABELS, PreprocessSpec
 from fer_edge.runtime.manifest import Manifest, sha256_file, write_manifest
 
 SPEC = PreprocessSpec(size=32, colour="gray", mean=(0.5,), std=(0.25,))
@@ -39,24 +33,12 @@ class Artefacts:
     int8: Path
 
 
-def _add_metadata(path: Path, precision: str) -> None:
-    import onnx
-
-    model = onnx.load(str(path))
-    contract = Contract(labels=LABELS, preprocess=SPEC, crop=CROP)
-    for k, v in {META_CONTRACT: json.dumps(contract.to_dict()), META_PRECISION: precision,
-                 META_PRODUCER_VERSION: "test"}.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(model, str(path))
-
-
 def make_artefacts(folder: Path, backbone: str = "tiny", seed: int = 0) -> Artefacts:
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from fer_edge.train.checkpoint import save_checkpoint
-    from fer_edge.train.models import ExportWrapper, FerNet, ModelSpec
+    from fer_edge.train.models import FerNet, ModelSpec
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -64,14 +46,7 @@ def make_artefacts(folder: Path, backbone: str = "tiny", seed: int = 0) -> Artef
                            width=0.5, dropout=0.0)).eval()
     ckpt = folder / "best.pt"
     save_checkpoint(ckpt, net, LABELS, SPEC, CROP)
-    onnx_path = folder / "model.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(ExportWrapper(net), torch.zeros(1, *SPEC.input_shape), str(onnx_path),
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_LOGITS, OUTPUT_PROBS], opset_version=17,
-                          dynamo=False, dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_LOGITS: {0: "N"},
-                                                      OUTPUT_PROBS: {0: "N"}})
-    _add_metadata(onnx_path, "fp32")
+    onnx_path = add_contract(export_net(net, folder / "model.onnx", SPEC), LABELS, SPEC, CROP, "fp32")
     write_manifest(onnx_path, Manifest(kind="onnx", precision="fp32", labels=list(LABELS),
                                        preprocess=SPEC.to_dict(), crop=CROP,
                                        inputs={"checkpoint": sha256_file(ckpt)}))
