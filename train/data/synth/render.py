@@ -7,6 +7,7 @@ domain change *reflectances* (pale skin, flat lips and irises) independently of 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -204,11 +205,23 @@ def draw_head(img: np.ndarray, mask: np.ndarray, head: Head, pal: Dict[str, Colo
     return feats, lenses
 
 
+def _gauss(t: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """exp(-(t - mu)² / 2σ²) on a 1-D float32 axis (one factor of a separable 2-D Gaussian)."""
+    d = t - np.float32(mu)
+    return np.exp(d * d * np.float32(-0.5 / (sigma * sigma)))
+
+
 def shading(shape: Tuple[int, int], head: Head, cond: Conditions) -> np.ndarray:
     """Lambertian shading (H×W float32) of a head-shaped dome plus eye-socket and nose shadows.
 
     Normals come from the head's projected ellipse, which is cheap and close enough for faces; the
     neck below gets the ambient term only (it is in the chin's shadow).
+
+    This runs once per rendered face, so it is written for speed: everything linear in the pixel
+    position (the ellipse coordinates and the in-plane part of the light) is a row vector plus a
+    column vector, the shadows are axis-aligned Gaussians and hence outer products of 1-D factors,
+    and all arithmetic stays in float32 (``math`` scalars, not NumPy float64 ones, which would
+    promote whole images to float64).
     """
     h, w = shape
     ident = head.ident
@@ -220,28 +233,29 @@ def shading(shape: Tuple[int, int], head: Head, cond: Conditions) -> np.ndarray:
     full = np.full((h, w), outside, np.float32)
     if x1 <= x0 or y1 <= y0:
         return full
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    c, s = np.cos(np.radians(head.roll)), np.sin(np.radians(head.roll))
-    dx, dy = xs - head.cx, ys - head.cy
-    u = (c * dx + s * dy) / (ident.a * head.scale)
-    v = (-s * dx + c * dy) / (ident.b * head.scale)
+    xs = np.arange(x0, x1, dtype=np.float32)
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+    dx, dy = xs - np.float32(head.cx), ys - np.float32(head.cy)
+    c, s = math.cos(math.radians(head.roll)), math.sin(math.radians(head.roll))
+    ka, kb = 1.0 / (ident.a * head.scale), 1.0 / (ident.b * head.scale)
+    # (u, v): the pixel in head-ellipse coordinates (roll undone), u² + v² ≤ 1 on the face.
+    u = dx * np.float32(c * ka) + dy * np.float32(s * ka)
+    v = dy * np.float32(c * kb) - dx * np.float32(s * kb)
     r2 = u * u + v * v
-    nz = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
     lx, ly, lz = cond.light
-    lam = np.clip(u * lx + v * ly + nz * lz, 0.0, 1.0)
-    shade = cond.ambient + cond.diffuse * lam
-    shade = np.where(r2 <= 1.0, shade, outside).astype(np.float32)
+    # n·l = u·lx + v·ly + nz·lz; the first two terms are linear in (dx, dy).
+    lin = dx * np.float32(lx * c * ka - ly * s * kb) + dy * np.float32(lx * s * ka + ly * c * kb)
+    nz = np.sqrt(np.maximum(np.float32(1.0) - r2, np.float32(0.0)))
+    lam = np.clip(lin + nz * np.float32(lz), np.float32(0.0), np.float32(1.0))
+    shade = np.where(r2 <= 1.0, lam * np.float32(cond.diffuse) + np.float32(cond.ambient), np.float32(outside))
     cam = head.camera()
     sig = 0.21 * ident.a * head.scale
     eyes = cam.project(on_surface(ident, np.array([[-ident.eye_dist, ident.eye_y - 0.04],
                                                    [ident.eye_dist, ident.eye_y - 0.04]], np.float32)))[0]
-    dark = np.zeros_like(shade)
-    for ex, ey in eyes:
-        dark += 0.4 * np.exp(-((xs - ex) ** 2 + (ys - ey) ** 2) / (2 * sig * sig))
-    nose = cam.project(on_surface(ident, np.array([[-np.sign(lx) * 0.12, ident.eye_y + ident.nose_len * 0.6]],
-                                                  np.float32)))[0][0]
-    side = abs(lx)
-    dark += 0.35 * side * np.exp(-((xs - nose[0]) ** 2 / (2 * (0.6 * sig) ** 2) + (ys - nose[1]) ** 2
-                                   / (2 * (1.5 * sig) ** 2)))
-    full[y0:y1, x0:x1] = shade * (1.0 - np.clip(dark, 0.0, 0.6))
+    xr = xs[None, :]
+    dark = sum(np.float32(0.4) * _gauss(ys, float(ey), sig) * _gauss(xr, float(ex), sig) for ex, ey in eyes)
+    nose = cam.project(on_surface(ident, np.array([[-math.copysign(1.0, lx) * 0.12,
+                                                    ident.eye_y + ident.nose_len * 0.6]], np.float32)))[0][0]
+    dark += np.float32(0.35 * abs(lx)) * _gauss(ys, float(nose[1]), 1.5 * sig) * _gauss(xr, float(nose[0]), 0.6 * sig)
+    full[y0:y1, x0:x1] = shade * (np.float32(1.0) - np.minimum(dark, np.float32(0.6)))
     return full
