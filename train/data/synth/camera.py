@@ -99,6 +99,15 @@ def motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
     return cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
 
 
+def _bgr(f: np.ndarray) -> np.ndarray:
+    """An H×W float32 per-pixel factor repeated over three channels (H×W×3).
+
+    NumPy is slow to broadcast ``f[..., None]`` over a last axis of length 3 (a short inner loop per
+    pixel); multiplying a BGR frame by this contiguous copy instead is several times faster.
+    """
+    return cv2.cvtColor(f, cv2.COLOR_GRAY2BGR)
+
+
 @lru_cache(maxsize=16)
 def _falloff(h: int, w: int) -> np.ndarray:
     """0.8 × the squared distance from the frame centre (1 at the edge midpoints, clipped at 2), H×W float32.
@@ -117,7 +126,7 @@ def vignette(img: np.ndarray, strength: float) -> np.ndarray:
     if strength <= 0:
         return img
     fall = np.float32(1.0) - np.float32(strength) * _falloff(*img.shape[:2])
-    return img * (fall[..., None] if img.ndim == 3 else fall)
+    return img * (_bgr(fall) if img.ndim == 3 else fall)
 
 
 def sensor_noise(shape: Tuple[int, ...], sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -152,12 +161,11 @@ def compose(w: int, h: int, heads: Sequence[Head], spec: DomainSpec, cond: Condi
         albedo[:] = np.asarray(pal["skin"], np.uint8)
         mask = np.zeros((h, w), np.uint8)
         _, lenses = draw_head(albedo, mask, head, pal, np.random.default_rng([head.ident.ident, 7]))
-        # out ← out·(1 - m) + albedo·shade·m, in place and with the per-pixel factors on H×W before
-        # they are broadcast over the colour channels.
+        # out ← out·(1 - m) + albedo·shade·m, in place, with the per-pixel factors computed on H×W.
         m = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) * np.float32(1.0 / 255.0)
         k = shading((h, w), head, cond) * np.float32(cond.face_gain) * m
-        out *= (np.float32(1.0) - m)[..., None]
-        out += albedo * k[..., None]
+        out *= _bgr(np.float32(1.0) - m)
+        out += albedo * _bgr(k)
         if spec.glasses_glint:
             _glints(out, lenses, rng, head.scale)
         _occluders(out, head, np.asarray(pal["skin"]) * cond.face_gain * (cond.ambient + cond.diffuse), cond, rng)
