@@ -60,7 +60,7 @@ def activations(expression: str, intensity: float, rest_brow: float, rest_mouth:
     aus["lip_corner_depress"] += max(0.0, rest_mouth)
     aus["lip_corner_pull"] += max(0.0, -rest_mouth)
     noise = rng.normal(0.0, jitter, len(AUS))
-    return {k: float(np.clip(v + n, 0.0, 1.0)) for (k, v), n in zip(aus.items(), noise)}
+    return {k: min(1.0, max(0.0, v + float(n))) for (k, v), n in zip(aus.items(), noise.tolist())}
 
 
 def sample_label(rng: np.random.Generator, class_weights: Sequence[float]) -> str:

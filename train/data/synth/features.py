@@ -7,6 +7,7 @@ tested (a smile raises the mouth corners) without drawing anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Dict, List
 
 import numpy as np
@@ -32,9 +33,17 @@ class Features:
     mouth_corner_y: float = 0.0
 
 
+@lru_cache(maxsize=32)
+def _unit_steps(n: int) -> np.ndarray:
+    """``linspace(0, 1, n)``, read-only and cached: a face has about ten arcs of a few lengths."""
+    t = np.linspace(0.0, 1.0, n)
+    t.flags.writeable = False
+    return t
+
+
 def _arc(x0: float, x1: float, y_ends: float, y_mid: float, n: int = 9, y_end1: float = None) -> np.ndarray:
     """A parabola-like arc from (x0, y_ends) to (x1, y_end1) through a midpoint at height y_mid."""
-    t = np.linspace(0.0, 1.0, n)
+    t = _unit_steps(n)
     y_end1 = y_ends if y_end1 is None else y_end1
     base = y_ends + (y_end1 - y_ends) * t
     bulge = y_mid - 0.5 * (y_ends + y_end1)

@@ -111,8 +111,10 @@ def on_surface(ident: Identity, pts2: np.ndarray, lift: float = 0.0) -> np.ndarr
     return np.column_stack([pts2, z]).astype(np.float32)
 
 
+@lru_cache(maxsize=64)
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Head rotation relative to the camera (degrees).
+    """Head rotation relative to the camera (degrees), read-only (cached: one render asks for a head's
+    rotation several times).
 
     ``yaw > 0`` turns the nose to the image right; ``pitch > 0`` shows the face from above (camera
     high, kiosk), ``pitch < 0`` from below (camera on the steering column, cabin); ``roll > 0``
@@ -122,7 +124,9 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
     rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
     rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return (rz @ rx @ ry).astype(np.float32)
+    rot = (rz @ rx @ ry).astype(np.float32)
+    rot.flags.writeable = False
+    return rot
 
 
 @dataclass(frozen=True)
