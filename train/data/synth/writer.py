@@ -77,6 +77,16 @@ def _crop_chunk(job: Tuple[str, Sequence[int], int, List[int], int, dict, str]) 
     return rows
 
 
+def crop_chunk(count: int, workers: int) -> int:
+    """Crops per worker job: at least 8 per worker and 8 jobs (a job costs ~1 ms of IPC), at most 32.
+
+    A crop takes a few milliseconds, so a 32-crop job is ~0.1 s: the pool stays balanced to the end
+    (the last jobs finish close together even on a machine shared with other work) while the
+    per-job overhead stays around 1 %. Samples are seeded by index, so the split never changes bytes.
+    """
+    return max(8, min(32, count // (workers * 8)))
+
+
 def _single_threaded() -> bool:
     """True when this process runs one thread, i.e. forking it is safe.
 
@@ -166,7 +176,7 @@ def generate(domain: str, kind: str, out_dir: Union[str, Path], count: int, iden
     tmp = _prepare(out_dir)
     try:
         if kind == "crops":
-            step = max(8, min(128, int(count) // (workers * 4) or 8))
+            step = crop_chunk(int(count), workers)
             jobs = [(spec.name, range(s, min(int(count), s + step)), int(seed), idents, int(size),
                      policy.to_dict(), str(tmp / "images")) for s in range(0, int(count), step)]
             rows = [r for chunk in run_chunks(_crop_chunk, jobs, workers, f"synth {spec.name}") for r in chunk]
