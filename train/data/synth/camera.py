@@ -26,8 +26,8 @@ def background(h: int, w: int, spec: DomainSpec, cond: Conditions, rng: np.rando
     ramp = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None, None]
     if spec.background == "studio":
         base = rng.uniform(150, 215) + rng.normal(0, 12, 3)
-        # A vertical gradient only: clip one column, then broadcast it (one pass over the frame).
-        return np.broadcast_to(np.clip(base + 14.0 * ramp, 0, 255), (h, w, 3)).astype(np.float32)
+        # A vertical gradient only: clip one column, then repeat it across the frame.
+        return _rows(np.clip(base + 14.0 * ramp, 0, 255), w)
     if spec.background == "cabin":
         base = rng.uniform(25, 50) * cond.backlight
         img = np.broadcast_to(base - 8.0 * ramp, (h, w, 3)).astype(np.float32)
@@ -49,6 +49,17 @@ def background(h: int, w: int, spec: DomainSpec, cond: Conditions, rng: np.rando
             cv2.circle(img, c, max(2, h // 25), _g(255.0), -1)
         img = cv2.GaussianBlur(img, (0, 0), max(0.5, h / 200))
     return np.clip(img, 0, 255, out=img)
+
+
+def _rows(column: np.ndarray, w: int) -> np.ndarray:
+    """An H×W×3 float32 C-contiguous image whose row ``i`` is the colour ``column[i]`` (``column`` H×1×3).
+
+    ``broadcast_to(column, (h, w, 3)).astype(...)`` keeps the broadcast's axis order and returns a
+    channel-planar (not C-contiguous) array, which made every later per-pixel operation on the frame
+    several times slower; a nearest-neighbour resize of the column is an exact, contiguous copy.
+    """
+    col = np.ascontiguousarray(column, dtype=np.float32)
+    return cv2.resize(col, (w, col.shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
 def _g(v: float) -> Tuple[float, float, float]:
