@@ -16,7 +16,7 @@ import numpy as np
 
 from .domains import Conditions
 from .features import Features, build
-from .head import Camera, Identity, face_box, head_shell, on_surface, rotation
+from .head import Camera, Identity, face_box, head_shell, rotation
 
 SHIFT = 4
 _ONE = 1 << SHIFT
@@ -274,14 +274,14 @@ def shading(shape: Tuple[int, int], head: Head, cond: Conditions) -> np.ndarray:
     nz = np.sqrt(np.maximum(np.float32(1.0) - r2, np.float32(0.0)))
     lam = np.clip(lin + nz * np.float32(lz), np.float32(0.0), np.float32(1.0))
     shade = np.where(r2 <= 1.0, lam * np.float32(cond.diffuse) + np.float32(cond.ambient), np.float32(outside))
-    cam = head.camera()
     sig = 0.21 * ident.a * head.scale
-    eyes = cam.project(on_surface(ident, np.array([[-ident.eye_dist, ident.eye_y - 0.04],
-                                                   [ident.eye_dist, ident.eye_y - 0.04]], np.float32)))[0]
+    # Shadow centres: both eye sockets and the side of the nose away from the light.
+    centres = np.array([[-ident.eye_dist, ident.eye_y - 0.04], [ident.eye_dist, ident.eye_y - 0.04],
+                        [-math.copysign(1.0, lx) * 0.12, ident.eye_y + ident.nose_len * 0.6]], np.float32)
+    (lex, ley), (rex, rey), (nx, ny) = head.camera().place(ident, centres)[0].tolist()
     xr = xs[None, :]
-    dark = sum(np.float32(0.4) * _gauss(ys, float(ey), sig) * _gauss(xr, float(ex), sig) for ex, ey in eyes)
-    nose = cam.project(on_surface(ident, np.array([[-math.copysign(1.0, lx) * 0.12,
-                                                    ident.eye_y + ident.nose_len * 0.6]], np.float32)))[0][0]
-    dark += np.float32(0.35 * abs(lx)) * _gauss(ys, float(nose[1]), 1.5 * sig) * _gauss(xr, float(nose[0]), 0.6 * sig)
+    dark = np.float32(0.4) * _gauss(ys, ley, sig) * _gauss(xr, lex, sig)
+    dark += np.float32(0.4) * _gauss(ys, rey, sig) * _gauss(xr, rex, sig)
+    dark += np.float32(0.35 * abs(lx)) * _gauss(ys, ny, 1.5 * sig) * _gauss(xr, nx, 0.6 * sig)
     full[y0:y1, x0:x1] = shade * (np.float32(1.0) - np.minimum(dark, np.float32(0.6)))
     return full
