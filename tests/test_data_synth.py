@@ -13,9 +13,10 @@ import pytest
 from fer_edge.runtime.contract import LABELS
 from fer_edge.runtime.errors import DataError
 from fer_edge.train.data.synth import CROP_COLUMNS, DOMAINS, MARKER, generate
+from fer_edge.train.data.synth.camera import sensor_noise
 from fer_edge.train.data.synth.expressions import PROFILES, activations
 from fer_edge.train.data.synth.features import build
-from fer_edge.train.data.synth.head import Camera, rotation, sample_identity
+from fer_edge.train.data.synth.head import Camera, on_surface, rotation, sample_identity
 
 
 def _hashes(root: Path) -> dict:
@@ -117,3 +118,23 @@ def test_pose_projection_turns_the_nose():
     below, _ = Camera(10.0, 0.0, 0.0, rotation(0.0, -20.0, 0.0)).project(nose_tip)
     above, _ = Camera(10.0, 0.0, 0.0, rotation(0.0, 20.0, 0.0)).project(nose_tip)
     assert below[0, 1] < above[0, 1]  # seen from below (cabin) the nose tip rises in the image
+
+
+def test_place_agrees_with_project_and_facing():
+    """Camera.place (the renderer's one-pass placement) is project∘on_surface plus facing."""
+    person = sample_identity(5)
+    cam = Camera(40.0, 70.0, 60.0, rotation(25.0, -15.0, 5.0))
+    pts = np.random.default_rng(0).uniform([-0.9, -1.0], [0.9, 1.2], (50, 2)).astype(np.float32)
+    for lift in (0.0, 0.06):
+        px, facing = cam.place(person, pts, lift)
+        assert np.allclose(px, cam.project(on_surface(person, pts, lift))[0], atol=1e-3)
+        assert np.allclose(facing, cam.facing(person, pts), atol=1e-5)
+
+
+def test_sensor_noise_is_seeded_gaussian():
+    a = sensor_noise((37, 41, 3), 4.0, np.random.default_rng(3))
+    assert a.shape == (37, 41, 3) and a.dtype == np.float32
+    assert np.array_equal(a, sensor_noise((37, 41, 3), 4.0, np.random.default_rng(3)))  # odd size, same seed
+    big = sensor_noise((400, 500), 4.0, np.random.default_rng(1))
+    assert abs(float(big.mean())) < 0.05 and float(big.std()) == pytest.approx(4.0, rel=0.01)
+    assert float(np.mean(np.abs(big) > 8.0)) == pytest.approx(0.0455, abs=0.003)  # 2-sigma tails of a normal
