@@ -29,7 +29,7 @@ ROLES = ("source", "source_test", "target", "target_val", "target_test")
 ROLE_BLOCK = {role: k for k, role in enumerate(ROLES)}
 BLOCK = 10_000
 #: Bump when the synthetic world changes, so cached folders made by an older world are not reused.
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 SYNTH_PREFIX = "synth:"
 
 

@@ -61,10 +61,10 @@ def palette(ident: Identity, nir: bool, cond: Conditions) -> Dict[str, Colour]:
     if nir:
         skin = 190.0 + 0.15 * (_lum(ident.skin) - 150.0)
         hair = 70.0 + 0.5 * _lum(ident.hair)
-        return {"skin": _gray(skin), "lips": _gray(skin * 0.86), "brow": _gray(hair * 0.75),
+        return {"skin": _gray(skin), "lips": _gray(skin * 0.78), "brow": _gray(hair * 0.75),
                 "hair": _gray(hair), "sclera": _gray(215.0), "iris": _gray(75.0),
                 "pupil": _gray(245.0 if cond.bright_pupil else 25.0), "mouth": _gray(45.0),
-                "teeth": _gray(205.0), "line": _gray(skin * 0.86), "nostril": _gray(skin * 0.7),
+                "teeth": _gray(205.0), "line": _gray(skin * 0.78), "nostril": _gray(skin * 0.7),
                 "lash": _gray(skin * 0.55), "frame": _gray(50.0), "freckle": _gray(skin)}
     skin = ident.skin
     return {"skin": skin, "lips": ident.lips, "brow": _scale(ident.hair, 0.7), "hair": ident.hair,
