@@ -59,3 +59,48 @@ def test_source_val_split_is_identity_disjoint(tmp_path):
     train, val = split_source_val(ds, 0.2, seed=0)
     assert len(train) + len(val) == 60 and len(val) > 0
     assert not {r.identity for r in train} & {r.identity for r in val}
+
+
+def test_augment_is_off_by_default_and_a_pure_function_of_seed_and_step():
+    from fer_edge.train.augment import augment
+    from fer_edge.train.config import AugmentConfig
+
+    x = torch.randn(16, 1, 24, 24)
+    assert augment(x, AugmentConfig(), 0, 1, 5) is x
+    cfg = AugmentConfig(flip=True, shift=0.1, scale=0.1, rotate=10, brightness=0.3, contrast=0.3)
+    a, b = augment(x, cfg, 0, 1, 5), augment(x, cfg, 0, 1, 5)
+    assert torch.equal(a, b) and a.shape == x.shape and torch.isfinite(a).all()
+    assert not torch.equal(a, augment(x, cfg, 0, 1, 6)) and not torch.equal(a, augment(x, cfg, 0, 2, 5))
+    assert not torch.equal(a, x)
+
+
+def test_augment_flip_mirrors_about_half_and_photometric_is_affine_per_sample():
+    from fer_edge.train.augment import augment
+    from fer_edge.train.config import AugmentConfig
+
+    x = torch.randn(200, 1, 8, 8)
+    y = augment(x, AugmentConfig(flip=True), 3, 1, 0)
+    same = [torch.equal(y[i], x[i]) for i in range(200)]
+    mirrored = [torch.equal(y[i], x[i].flip(-1)) for i in range(200)]
+    assert all(s or m for s, m in zip(same, mirrored))
+    assert 70 < sum(mirrored) < 130
+    z = augment(x, AugmentConfig(brightness=0.5, contrast=0.5), 3, 1, 0)
+    for i in (0, 17, 199):  # z = x·c + b with c in [0.5, 1.5], b in [-0.5, 0.5]
+        c = float(((z[i] - z[i].mean()) * (x[i] - x[i].mean())).sum() / ((x[i] - x[i].mean()) ** 2).sum())
+        b = float(z[i].mean() - c * x[i].mean())
+        assert 0.5 <= c <= 1.5 and -0.5 <= b <= 0.5
+        assert torch.allclose(z[i], x[i] * c + b, atol=1e-4)
+
+
+def test_augment_geometry_keeps_a_centred_blob_near_the_centre():
+    from fer_edge.train.augment import augment
+    from fer_edge.train.config import AugmentConfig
+
+    x = torch.zeros(32, 1, 33, 33)
+    x[:, :, 14:19, 14:19] = 1.0
+    y = augment(x, AugmentConfig(shift=0.05, scale=0.05, rotate=5), 1, 1, 0)
+    ys, xs = torch.meshgrid(torch.arange(33.0), torch.arange(33.0), indexing="ij")
+    mass = y[:, 0].sum((1, 2))
+    cy, cx = (y[:, 0] * ys).sum((1, 2)) / mass, (y[:, 0] * xs).sum((1, 2)) / mass
+    assert ((cy - 16).abs() <= 33 * 0.05 + 1).all() and ((cx - 16).abs() <= 33 * 0.05 + 1).all()
+    assert (cy - 16).abs().max() > 0.2  # it did move something

@@ -53,7 +53,8 @@ def test_summary_schema_files_and_manifest(datasets, tmp_path):
 
 def test_resume_reaches_the_same_final_state(datasets, tmp_path):
     cfg = load_config("ci", ["train.epochs=3", "train.steps_per_epoch=2", "train.batch_size=8",
-                             "train.feature_samples=8", "model.dropout=0.3"])
+                             "train.feature_samples=8", "model.dropout=0.3", "train.augment.flip=true",
+                             "train.augment.shift=0.05", "train.augment.brightness=0.2"])
     full = train(cfg, datasets, tmp_path / "full", method="cal")
     assert train(cfg, datasets, tmp_path / "cut", method="cal", stop_after=1) is None
     assert load_state(tmp_path / "cut" / "last.state.pt")["epoch"] == 1

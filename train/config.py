@@ -111,6 +111,28 @@ class CalConfig(AdversaryConfig):
 
 
 @dataclass
+class AugmentConfig:
+    """``train.augment``: everything off means the batch passes through untouched.
+
+    ``flip``: mirror half the faces left-right (expressions are left-right symmetric).
+    ``shift``: translation up to this fraction of the crop size; ``scale``: zoom in ``[1-s, 1+s]``;
+    ``rotate``: in-plane rotation up to this many degrees — the jitter a face detector's box has.
+    ``brightness`` / ``contrast``: ``x·c + b`` on the normalised input with ``c ∈ [1-contrast, 1+contrast]``
+    and ``b ∈ [-brightness, brightness]`` (in units of the preprocessing std).
+    """
+
+    flip: bool = False
+    shift: float = 0.0
+    scale: float = 0.0
+    rotate: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+
+    def active(self) -> bool:
+        return bool(self.flip or self.shift or self.scale or self.rotate or self.brightness or self.contrast)
+
+
+@dataclass
 class TrainConfig:
     """The one trainer loop; method-specific settings live under ``train.<method>``."""
 
@@ -129,6 +151,7 @@ class TrainConfig:
     balanced: bool = False
     source_val_fraction: float = 0.1
     adabn: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     eval_limit: Optional[int] = None
     feature_samples: int = 300
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -25,6 +25,7 @@ from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.errors import ConfigError, DataError
 from fer_edge.runtime.results import finite
 
+from .augment import augment
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.dataset import FaceDataset
 from .distributed import DistContext, broadcast_buffers, broadcast_module, make_grad_sync, setup, teardown
@@ -146,6 +147,10 @@ class Trainer:
             k = epoch * self.steps + i
             batch = _batch(self.sup, self.splits["target"], self.s_stream.indices(k),
                            self.t_stream.indices(k), k / self.total, self.device)
+            if self.t.augment.active():  # same perturbations for every method; a pure function of (seed, rank, step)
+                r = self.ctx.rank
+                batch.xs = augment(batch.xs, self.t.augment, self.t.seed, 1 + 100 * r, k)
+                batch.xt = augment(batch.xt, self.t.augment, self.t.seed, 2 + 100 * r, k)
             step_logs: Dict[str, float] = {}
             if self.method.has_discriminator_step():
                 step_logs.update(self.method.discriminator_step(batch))

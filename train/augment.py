@@ -1,0 +1,55 @@
+"""Batch augmentation for the trainer: horizontal flip, small affine jitter, brightness/contrast.
+
+Why here and not in the data loaders: the loaders produce exactly the runtime's preprocessed input
+(one ``preprocess`` for training and deployment); augmentation is a training-only perturbation of
+that tensor, applied to source *and* target batches of every method alike, so it never changes the
+contract and never favours one method. It is the usual companion of adversarial adaptation (tllib
+trains every method with flips and crops): without it a network memorises the clean source faces
+and breaks on any camera effect, which leaves alignment nothing stable to align.
+
+Draws are a pure function of ``(seed, stream, step)`` — a resumed run augments exactly like an
+uninterrupted one, and every rank of a distributed run draws its own slice deterministically.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .config import AugmentConfig
+
+
+def _generator(seed: int, stream: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(stream) * 10_007 + int(step)) % (2 ** 63))
+
+
+def _uniform(g: torch.Generator, n: int, half_width: float) -> torch.Tensor:
+    return (torch.rand(n, generator=g) * 2.0 - 1.0) * float(half_width)
+
+
+def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: int) -> torch.Tensor:
+    """Augmented copy of an ``N×C×H×W`` batch (``x`` itself when nothing is enabled)."""
+    if not cfg.active() or x.shape[0] == 0:
+        return x
+    n = x.shape[0]
+    g = _generator(seed, stream, step)
+    # Every draw is taken whether or not its augmentation is on, so enabling one option does not
+    # shift the random numbers of another.
+    flip = torch.rand(n, generator=g) < 0.5
+    tx, ty = _uniform(g, n, cfg.shift) * 2.0, _uniform(g, n, cfg.shift) * 2.0  # grid units: [-1, 1] = size
+    zoom = 1.0 + _uniform(g, n, cfg.scale)
+    angle = _uniform(g, n, math.radians(cfg.rotate))
+    gain = 1.0 + _uniform(g, n, cfg.contrast)
+    bias = _uniform(g, n, cfg.brightness)
+    out = x
+    if cfg.flip:
+        out = torch.where(flip.to(x.device)[:, None, None, None], out.flip(-1), out)
+    if cfg.shift or cfg.scale or cfg.rotate:
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta.to(x.device, x.dtype), list(out.shape), align_corners=False)
+        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if cfg.brightness or cfg.contrast:
+        out = out * gain.to(x.device, x.dtype)[:, None, None, None] + bias.to(x.device, x.dtype)[:, None, None, None]
+    return out
