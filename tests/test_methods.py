@@ -169,3 +169,41 @@ def test_dann_gradient_reversal_reaches_backbone_with_opposite_sign():
     (0.5 * (F.binary_cross_entropy_with_logits(logits[:4], tgt[:4])
             + F.binary_cross_entropy_with_logits(logits[4:], tgt[4:]))).backward()
     assert torch.allclose(g_rev, -lam * fs2.grad, atol=1e-6)
+
+
+def test_conditional_adversary_sees_features_times_predictions_and_weights_by_confidence():
+    torch.manual_seed(0)
+    adv = DomainAdversary(4, hidden=8, dropout=0.0, lambda_max=1.0, conditional=True, num_classes=3,
+                          entropy_weighting=True)
+    assert adv.disc.net[0].in_features == 12  # 4 features x 3 classes
+    fs, ft = torch.randn(6, 4, requires_grad=True), torch.randn(5, 4, requires_grad=True)
+    ls, lt = torch.randn(6, 3, requires_grad=True), torch.randn(5, 3, requires_grad=True)
+    loss, acc, lam = adv(fs, ft, 1.0, ls, lt)
+    assert torch.isfinite(loss) and 0.0 <= acc <= 1.0 and lam > 0.9
+    loss.backward()
+    assert fs.grad.abs().sum() > 0 and ft.grad.abs().sum() > 0
+    assert ls.grad is None and lt.grad is None  # predictions condition D but are not trained through it
+    # reference: the map f ⊗ g, and CDAN+E's normalised weights 1 + exp(-H(g)) per domain
+    g = F.softmax(torch.cat([ls, lt]).detach(), 1)
+    m = torch.bmm(g.unsqueeze(2), torch.cat([fs, ft]).detach().unsqueeze(1)).flatten(1)
+    adv.eval()
+    logits = adv.disc(m).squeeze(1)
+    w = 1 + torch.exp(-entropy(g))
+    bce = F.binary_cross_entropy_with_logits
+    ref = 0.5 * ((bce(logits[:6], torch.ones(6), reduction="none") * w[:6]).sum() / w[:6].sum()
+                 + (bce(logits[6:], torch.zeros(5), reduction="none") * w[6:]).sum() / w[6:].sum())
+    got, _, _ = adv(fs.detach(), ft.detach(), 1.0, ls, lt)
+    assert torch.allclose(got, ref, atol=1e-6)
+    with pytest.raises(ValueError, match="logits"):
+        adv(fs, ft, 1.0)
+
+
+def test_dann_conditional_config_builds_cdan_and_backpropagates():
+    cfg = load_config("ci", ["train.dann.conditional=true", "train.dann.entropy_weighting=true"])
+    net = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+    m = build_method("dann", cfg.train, net, LABELS)
+    assert m.adversary.conditional and m.adversary.disc.net[0].in_features == 16 * 7
+    b = Batch(xs=torch.randn(4, 1, 32, 32), ys=torch.tensor([0, 1, 2, 3]), xt=torch.randn(4, 1, 32, 32), p=0.5)
+    total, logs = m.loss(b)
+    total.backward()
+    assert torch.isfinite(total) and "disc_acc" in logs

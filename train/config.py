@@ -68,7 +68,14 @@ class AdversaryConfig:
 
 @dataclass
 class DannConfig(AdversaryConfig):
-    """DANN: one domain discriminator on the backbone features behind a gradient-reversal layer."""
+    """DANN: one domain discriminator on the backbone features behind a gradient-reversal layer.
+
+    ``conditional``: CDAN's discriminator on features ⊗ class predictions (aligns per predicted class,
+    robust to a class-balance shift); ``entropy_weighting``: CDAN+E's confidence weights.
+    """
+
+    conditional: bool = False
+    entropy_weighting: bool = False
 
 
 @dataclass

@@ -10,10 +10,18 @@ tell the domains apart; the GRL turns the same gradient into ``-λ·∇`` for th
 which learns to make them indistinguishable. The discriminator's accuracy is returned as the
 diagnostic that reveals failure: ≈ 50 % from the first step means ``D`` learns nothing, ≈ 100 %
 throughout means the extractor lost the game and the features are not aligned.
+
+``conditional=True`` is CDAN (Long et al. 2018): ``D`` sees the multilinear map ``f ⊗ softmax(C(f))``
+instead of ``f`` (the class predictions are detached, as in tllib), so it aligns the joint
+distribution of features and predicted classes rather than the marginal alone — one
+class's target features are not pulled onto another class's source features, which is what plain
+DANN does when the two domains' class balances differ (neutral-heavy drivers vs balanced photos).
+``entropy_weighting`` (CDAN+E) weighs each sample by ``1 + exp(-H(p))`` so confident predictions
+steer the alignment more than uncertain ones.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -21,23 +29,47 @@ from torch import nn
 
 from ..models.heads import MLPHead
 from .gradient_reversal import GradientReversal
-from .losses import binary_accuracy
+from .losses import binary_accuracy, entropy
 
 
 class DomainAdversary(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.5, lambda_max: float = 1.0,
-                 warmup: float = 0.0):
+                 warmup: float = 0.0, conditional: bool = False, num_classes: int = 0,
+                 entropy_weighting: bool = False):
         super().__init__()
+        if conditional and num_classes < 2:
+            raise ValueError("a conditional (CDAN) adversary needs num_classes >= 2")
+        self.conditional, self.entropy_weighting = bool(conditional), bool(entropy_weighting and conditional)
         self.grl = GradientReversal(lambda_max, warmup)
-        self.disc = MLPHead(in_dim, 1, hidden=hidden, dropout=dropout, batch_norm=True)
+        self.disc = MLPHead(in_dim * num_classes if conditional else in_dim, 1, hidden=hidden, dropout=dropout,
+                            batch_norm=True)
 
-    def forward(self, fs: torch.Tensor, ft: torch.Tensor, p: float) -> Tuple[torch.Tensor, float, float]:
-        """Returns (loss, discriminator accuracy, current λ)."""
+    def forward(self, fs: torch.Tensor, ft: torch.Tensor, p: float, logits_s: Optional[torch.Tensor] = None,
+                logits_t: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, float, float]:
+        """Returns (loss, discriminator accuracy, current λ). The logits are needed when conditional."""
         lam = self.grl.set_progress(p)
-        logits = self.disc(self.grl(torch.cat([fs, ft], 0))).squeeze(1)
+        f = self.grl(torch.cat([fs, ft], 0))
+        weight: Optional[torch.Tensor] = None
+        if self.conditional:
+            if logits_s is None or logits_t is None:
+                raise ValueError("a conditional (CDAN) adversary needs the source and target logits")
+            g = F.softmax(torch.cat([logits_s, logits_t], 0).detach(), dim=1)
+            f = torch.bmm(g.unsqueeze(2), f.unsqueeze(1)).flatten(1)
+            if self.entropy_weighting:
+                weight = 1.0 + torch.exp(-entropy(g))
+        logits = self.disc(f).squeeze(1)
         target = torch.cat([fs.new_ones(fs.shape[0]), ft.new_zeros(ft.shape[0])])
         # mean of the two per-domain BCEs, so unequal batch sizes weigh the domains equally
         n = fs.shape[0]
-        loss = 0.5 * (F.binary_cross_entropy_with_logits(logits[:n], target[:n])
-                      + F.binary_cross_entropy_with_logits(logits[n:], target[n:]))
+        loss = 0.5 * (_bce(logits[:n], target[:n], None if weight is None else weight[:n])
+                      + _bce(logits[n:], target[n:], None if weight is None else weight[n:]))
         return loss, binary_accuracy(logits, target), lam
+
+
+def _bce(logits: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
+    """BCE with logits; with ``weight``, a weighted mean (weights normalised to sum to one, as CDAN+E)."""
+    if weight is None:
+        return F.binary_cross_entropy_with_logits(logits, target)
+    per = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    w = weight.detach()
+    return (per * w).sum() / w.sum().clamp_min(1e-12)
