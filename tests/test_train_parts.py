@@ -104,3 +104,45 @@ def test_augment_geometry_keeps_a_centred_blob_near_the_centre():
     cy, cx = (y[:, 0] * ys).sum((1, 2)) / mass, (y[:, 0] * xs).sum((1, 2)) / mass
     assert ((cy - 16).abs() <= 33 * 0.05 + 1).all() and ((cx - 16).abs() <= 33 * 0.05 + 1).all()
     assert (cy - 16).abs().max() > 0.2  # it did move something
+
+
+def test_running_bn_stats_follow_the_configured_domain_only():
+    """Separate source/target passes must not leave inference with a mixture of both domains' statistics."""
+    from fer_edge.config import load_config
+    from fer_edge.runtime.contract import LABELS
+    from fer_edge.train.methods import Batch, build_method
+
+    torch.manual_seed(0)
+    xs, xt = torch.randn(16, 1, 32, 32), torch.randn(16, 1, 32, 32) * 3.0 + 5.0  # very different domains
+    ys = torch.arange(16) % 7
+    means = {}
+    for mode in ("source", "target", "both"):
+        cfg = load_config("ci", [f"train.bn_stats={mode}"])
+        torch.manual_seed(0)
+        net = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+        m = build_method("dann", cfg.train, net, LABELS)
+        m.train()
+        for _ in range(30):
+            m.loss(Batch(xs=xs, ys=ys, xt=xt, p=0.5))
+        bn = next(mod for mod in net.modules() if isinstance(mod, torch.nn.BatchNorm2d))
+        means[mode] = float(bn.running_var.mean())
+        assert bn.momentum == 0.1  # restored after each frozen pass
+    # the first BN sees the raw input's scale: the target's (3x std) running variance is far above the source's
+    assert means["source"] < means["both"] < means["target"]
+    with torch.no_grad():
+        cfg = load_config("ci", ["train.bn_stats=source"])
+        net = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+        ref = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+        ref.load_state_dict(net.state_dict())
+        m = build_method("source_only", cfg.train, ref, LABELS)
+    # source_only never forwards the target: "source" mode gives exactly its statistics
+    m.train()
+    d = build_method("dann", cfg.train, net, LABELS)
+    d.train()
+    torch.manual_seed(1)
+    d.loss(Batch(xs=xs, ys=ys, xt=xt, p=0.0))
+    torch.manual_seed(1)
+    m.loss(Batch(xs=xs, ys=ys, xt=xt, p=0.0))
+    a = [b.running_mean for b in net.modules() if isinstance(b, torch.nn.BatchNorm2d)]
+    b = [b.running_mean for b in ref.modules() if isinstance(b, torch.nn.BatchNorm2d)]
+    assert all(torch.allclose(u, v) for u, v in zip(a, b))

@@ -158,6 +158,7 @@ class TrainConfig:
     balanced: bool = False
     source_val_fraction: float = 0.1
     adabn: bool = False
+    bn_stats: Literal["source", "target", "both"] = "source"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     eval_limit: Optional[int] = None
     feature_samples: int = 300

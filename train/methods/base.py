@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import FerNet
+from .bn_stats import running_stats_frozen
 from .losses import information_maximization
 
 Logs = Dict[str, float]
@@ -112,9 +113,16 @@ class Method(nn.Module):
     # -- helpers for subclasses --------------------------------------------------------------------
     def source_and_target(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features and logits of source and target, from two separate forward passes."""
-        fs = self.net.features(batch.xs)
-        ft = self.net.features(batch.xt)
+        fs = self.features(batch.xs, "source")
+        ft = self.features(batch.xt, "target")
         return fs, self.net.classify(fs), ft, self.net.classify(ft)
+
+    def features(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """``net.features(x)`` for a ``"source"`` (labelled) or ``"target"`` (unlabelled) batch; the running
+        BatchNorm statistics are updated only by the domain ``train.bn_stats`` names (see ``bn_stats.py``)."""
+        mode = getattr(self.cfg, "bn_stats", "both")
+        with running_stats_frozen(self.net, mode not in (domain, "both")):
+            return self.net.features(x)
 
     def im_term(self, logits_t: torch.Tensor, weight: float, logs: Logs) -> torch.Tensor:
         if weight <= 0:

@@ -84,7 +84,7 @@ class ContrastiveAdversarial(Method):
 
     def discriminator_step(self, batch: Batch) -> Logs:
         with torch.no_grad():
-            fs, ft = self.net.features(batch.xs), self.net.features(batch.xt)
+            fs, ft = self.features(batch.xs, "source"), self.features(batch.xt, "target")
             strong = strong_mask(batch, self.net.classify(fs), self.net.classify(ft), self.mcfg.intensity_threshold)
         z = self.disc(torch.cat([fs, ft]))
         loss, acc = contrastive_groups_loss(z, strong, self.mcfg.margin)
