@@ -207,3 +207,28 @@ def test_dann_conditional_config_builds_cdan_and_backpropagates():
     total, logs = m.loss(b)
     total.backward()
     assert torch.isfinite(total) and "disc_acc" in logs
+
+
+def test_iwdan_weights_follow_the_target_prior_and_reweigh_the_source_side():
+    cfg = load_config("ci", ["train.dann.importance_weighting=true", "train.dann.prior_momentum=0.0"])
+    net = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+    m = build_method("dann", cfg.train, net, LABELS)
+    ys = torch.arange(14) % 7  # balanced source batch
+    lt = torch.full((10, 7), -5.0)
+    lt[:, 0] = 5.0  # the classifier calls every target face class 0 (neutral-heavy target)
+    w = m.class_importance(ys, lt)
+    assert torch.allclose(w.mean(), torch.tensor(1.0)) and (w[ys == 0] > w[ys != 0].max()).all()
+    adv = DomainAdversary(4, hidden=8, dropout=0.0, lambda_max=1.0)
+    adv.eval()
+    fs, ft = torch.randn(4, 4), torch.randn(3, 4)
+    sw = torch.tensor([2.0, 1.0, 0.5, 0.5])
+    got, _, _ = adv(fs, ft, 0.5, source_weight=sw)
+    logits = adv.disc(torch.cat([fs, ft])).squeeze(1)
+    bce = F.binary_cross_entropy_with_logits
+    ref = 0.5 * ((bce(logits[:4], torch.ones(4), reduction="none") * sw).sum() / sw.sum()
+                 + bce(logits[4:], torch.zeros(3)))
+    assert torch.allclose(got, ref, atol=1e-6)
+    b = Batch(xs=torch.randn(7, 1, 32, 32), ys=torch.arange(7), xt=torch.randn(5, 1, 32, 32), p=0.5)
+    total, logs = m.loss(b)
+    total.backward()
+    assert torch.isfinite(total) and logs["iw_max"] >= 1.0

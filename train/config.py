@@ -71,11 +71,15 @@ class DannConfig(AdversaryConfig):
     """DANN: one domain discriminator on the backbone features behind a gradient-reversal layer.
 
     ``conditional``: CDAN's discriminator on features ⊗ class predictions (aligns per predicted class,
-    robust to a class-balance shift); ``entropy_weighting``: CDAN+E's confidence weights.
+    robust to a class-balance shift); ``entropy_weighting``: CDAN+E's confidence weights;
+    ``importance_weighting``: IWDAN's source weights ``p_t(y)/p_s(y)`` from running class priors
+    (``prior_momentum``), the target prior estimated from the classifier's own target predictions.
     """
 
     conditional: bool = False
     entropy_weighting: bool = False
+    importance_weighting: bool = False
+    prior_momentum: float = 0.95
 
 
 @dataclass

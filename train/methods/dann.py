@@ -9,7 +9,8 @@ through the backbone in separate passes (per-domain BatchNorm statistics while t
 annealing ``η0/(1+10p)^0.75`` and the backbone lr multiplier are the trainer's. Logs the
 discriminator accuracy ``disc_acc`` and the current ``lambda``. ``conditional: true`` turns the
 discriminator into CDAN's (features ⊗ class predictions; ``entropy_weighting`` for CDAN+E), the
-variant meant for a target whose class balance differs from the source's.
+variant meant for a target whose class balance differs from the source's; ``importance_weighting``
+re-weighs the source side by estimated class priors for the same reason (IWDAN).
 """
 from __future__ import annotations
 
@@ -33,12 +34,37 @@ class DANN(Method):
         self.adversary = DomainAdversary(net.spec.feature_dim, c.hidden, c.dropout, c.lambda_max, c.warmup,
                                          conditional=c.conditional, num_classes=len(self.labels),
                                          entropy_weighting=c.entropy_weighting)
+        k = len(self.labels)
+        # Running class priors for importance weighting (buffers: saved on resume, broadcast under DDP).
+        self.register_buffer("prior_s", torch.full((k,), 1.0 / k))
+        self.register_buffer("prior_t", torch.full((k,), 1.0 / k))
+
+    def class_importance(self, ys: torch.Tensor, logits_t: torch.Tensor) -> torch.Tensor:
+        """IWDAN (Combes et al. 2020): weight each source sample by ``p_t(y)/p_s(y)``.
+
+        Plain DANN matches the feature marginals; when the target's class balance differs (drivers are
+        mostly neutral, the photos are balanced) the only way to match them is to map some target faces
+        of the over-represented class onto other classes' source features. Weighing the source side of
+        the adversarial loss by the class-prior ratio makes the *weighted* source marginal the one to
+        match. ``p_t`` is a running mean of the classifier's target predictions (no target labels),
+        ``p_s`` of the source labels; weights are clipped to [0.2, 5] and normalised to mean 1.
+        """
+        m = float(self.mcfg.prior_momentum)
+        with torch.no_grad():
+            onehot = F.one_hot(ys, self.prior_s.numel()).to(self.prior_s.dtype).mean(0)
+            self.prior_s.mul_(m).add_((1 - m) * onehot)
+            self.prior_t.mul_(m).add_((1 - m) * F.softmax(logits_t.detach(), 1).mean(0).to(self.prior_t.dtype))
+            w = (self.prior_t / self.prior_s.clamp_min(1e-6)).clamp(0.2, 5.0)[ys]
+            return w / w.mean().clamp_min(1e-6)
 
     def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
         fs, ls, ft, lt = self.source_and_target(batch)
         ce = F.cross_entropy(ls, batch.ys)
-        adv, d_acc, lam = self.adversary(fs, ft, batch.p, ls, lt)
+        sw = self.class_importance(batch.ys, lt) if self.mcfg.importance_weighting else None
+        adv, d_acc, lam = self.adversary(fs, ft, batch.p, ls, lt, source_weight=sw)
         logs: Logs = {"cls": float(ce.detach()), "domain": float(adv.detach()), "disc_acc": d_acc,
                       "lambda": lam, "src_acc": _acc(ls, batch.ys)}
+        if sw is not None:
+            logs["iw_max"] = float(sw.max())
         total = ce + adv + self.im_term(lt, self.mcfg.im_weight, logs)
         return total, logs

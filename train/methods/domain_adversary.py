@@ -45,8 +45,10 @@ class DomainAdversary(nn.Module):
                             batch_norm=True)
 
     def forward(self, fs: torch.Tensor, ft: torch.Tensor, p: float, logits_s: Optional[torch.Tensor] = None,
-                logits_t: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, float, float]:
-        """Returns (loss, discriminator accuracy, current λ). The logits are needed when conditional."""
+                logits_t: Optional[torch.Tensor] = None,
+                source_weight: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, float, float]:
+        """Returns (loss, discriminator accuracy, current λ). The logits are needed when conditional;
+        ``source_weight`` (one per source sample) re-weighs the source side, e.g. by class importance."""
         lam = self.grl.set_progress(p)
         f = self.grl(torch.cat([fs, ft], 0))
         weight: Optional[torch.Tensor] = None
@@ -61,6 +63,10 @@ class DomainAdversary(nn.Module):
         target = torch.cat([fs.new_ones(fs.shape[0]), ft.new_zeros(ft.shape[0])])
         # mean of the two per-domain BCEs, so unequal batch sizes weigh the domains equally
         n = fs.shape[0]
+        if source_weight is not None:
+            sw = source_weight.detach().to(logits.dtype)
+            weight = torch.cat([sw, logits.new_ones(logits.shape[0] - n)]) if weight is None else \
+                weight * torch.cat([sw, logits.new_ones(logits.shape[0] - n)])
         loss = 0.5 * (_bce(logits[:n], target[:n], None if weight is None else weight[:n])
                       + _bce(logits[n:], target[n:], None if weight is None else weight[n:]))
         return loss, binary_accuracy(logits, target), lam
