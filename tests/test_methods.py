@@ -232,3 +232,18 @@ def test_iwdan_weights_follow_the_target_prior_and_reweigh_the_source_side():
     total, logs = m.loss(b)
     total.backward()
     assert torch.isfinite(total) and logs["iw_max"] >= 1.0
+
+
+def test_pose_classes_pair_yaw_and_pitch_bins():
+    from fer_edge.train.methods.pose_adv import pose_classes
+
+    nan = float("nan")
+    pose = torch.tensor([[-40.0, -20.0, 0.0], [0.0, 0.0, 0.0], [40.0, -10.0, 0.0], [nan, 0.0, 0.0], [0.0, nan, 0.0]])
+    got = pose_classes(pose, 5, [-30, -10, 10, 30], [-15, -5])
+    assert got.tolist() == [0 * 3 + 0, 2 * 3 + 2, 4 * 3 + 1, -1, -1]
+    assert pose_classes(pose, 5, [-30, -10, 10, 30], []).tolist() == [0, 2, 4, -1, 2]  # yaw only
+    assert pose_classes(None, 3, [0.0], [0.0]).tolist() == [-1, -1, -1]
+    cfg = load_config("ci")
+    net = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+    m = build_method("pose_adv", cfg.train, net, LABELS)
+    assert m.pose_head.out_features == 5 * 3 and m.pose_from_expr.net[-1].out_features == 15

@@ -84,9 +84,11 @@ class DannConfig(AdversaryConfig):
 
 @dataclass
 class PoseAdvConfig(AdversaryConfig):
-    """Pose-aware adversarial adaptation. Yaw (degrees) is binned at ``pose_bins`` edges into classes."""
+    """Pose-aware adversarial adaptation. Yaw (degrees) is binned at ``pose_bins`` edges and pitch at
+    ``pitch_bins`` edges; a pose class is the (yaw bin, pitch bin) pair. ``pitch_bins: []`` is yaw only."""
 
     pose_bins: List[float] = field(default_factory=lambda: [-30.0, -10.0, 10.0, 30.0])
+    pitch_bins: List[float] = field(default_factory=lambda: [-15.0, -5.0])
     pose_dim: int = 32
     pose_width: float = 0.5
     pose_weight: float = 0.5
