@@ -243,7 +243,13 @@ def test_pose_classes_pair_yaw_and_pitch_bins():
     assert got.tolist() == [0 * 3 + 0, 2 * 3 + 2, 4 * 3 + 1, -1, -1]
     assert pose_classes(pose, 5, [-30, -10, 10, 30], []).tolist() == [0, 2, 4, -1, 2]  # yaw only
     assert pose_classes(None, 3, [0.0], [0.0]).tolist() == [-1, -1, -1]
-    cfg = load_config("ci")
     net = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+    assert build_method("pose_adv", load_config("ci").train, net, LABELS).pose_head.out_features == 5  # yaw only
+    cfg = load_config("ci", ["train.pose_adv.pitch_bins=[-15,-5]", "train.pose_adv.cross_on_target=true"])
     m = build_method("pose_adv", cfg.train, net, LABELS)
     assert m.pose_head.out_features == 5 * 3 and m.pose_from_expr.net[-1].out_features == 15
+    b = Batch(xs=torch.randn(4, 1, 32, 32), ys=torch.tensor([0, 1, 2, 3]), xt=torch.randn(4, 1, 32, 32), p=0.5,
+              pose_s=torch.tensor([[0.0, 0.0, 0.0]] * 4), pose_t=torch.tensor([[20.0, -20.0, 0.0]] * 4))
+    total, logs = m.loss(b)
+    total.backward()
+    assert torch.isfinite(total) and math.isfinite(logs["cross"])
