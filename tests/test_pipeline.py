@@ -112,3 +112,23 @@ def test_selection_across_methods_ignores_the_oracle_and_test_accuracy():
     assert select_across_methods(summaries) == "dann"
     summaries["dann"]["selector_scores"]["im"] = float("nan")
     assert select_across_methods(summaries) == "source_only"
+
+
+def test_failed_int8_gate_deploys_fp32_through_build_and_run(ci_run, tmp_path):
+    """A model whose INT8 accuracy gate fails must not stop the road: build and run take the FP32 ONNX."""
+    import shutil
+
+    out, data, _ = ci_run
+    road = tmp_path / "run"
+    shutil.copytree(out, road)
+    proc = subprocess.run(_cmd(road, data, "--set", "calibrate.max_drop=-100"), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_stamp(road / "calibrate").status == "gate failed"
+    assert not (road / "calibrate" / "model.int8.onnx").exists()
+    build = read_stamp(road / "build")
+    assert build.status == "skipped" and build.result["model"].endswith("export/model.onnx")
+    assert "--fp16" in build.result["trtexec"] and "FP32" in build.result["headline"]
+    summary = json.loads((road / "run" / "summary.json").read_text())
+    assert summary["backend"]["precision"] == "fp32" and summary["frames"] > 0
+    assert "failed its accuracy gate" in (road / "report.md").read_text()

@@ -151,9 +151,12 @@ def build_section(ctx: Context) -> Section:
     if st is None:
         return Section("TensorRT engine", ["not run"])
     if st.status == "skipped":
+        model = Path(str(st.result.get("model") or "model.int8.onnx")).name
+        note = ("" if model.endswith(".int8.onnx") else
+                " The INT8 model failed its accuracy gate, so the FP32 ONNX is the one to deploy (FP16 on the device).")
         return Section("TensorRT engine", [
             "Skipped: TensorRT is not installed on this machine. On the device, build the engine with "
-            "`fer-edge build --model model.int8.onnx` or the equivalent trtexec command:",
+            f"`fer-edge build --model {model}` or the equivalent trtexec command:{note}",
             f"`{st.result.get('trtexec', '')}`"])
     return Section("TensorRT engine", [f"Built: {st.result}"])
 

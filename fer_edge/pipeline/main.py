@@ -147,6 +147,10 @@ def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
 
     c = ctx.cfg.calibrate
     splits = ctx.result("synth")["splits"]
+    # A rerun (new config or model) must not leave an earlier INT8 model behind: if this gate fails,
+    # later stages would deploy the stale one.
+    for stale in (d / "model.int8.onnx", d / "model.int8.onnx.json"):
+        stale.unlink(missing_ok=True)
     try:
         res = calibrate(ctx.out / "export" / "model.onnx", splits["target"]["root"], d / "model.int8.onnx",
                         method=c.method, num_images=c.num_images, min_images=c.min_images,
@@ -167,21 +171,29 @@ def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
 
 
 # ---------------------------------------------------------------- 5. build
+def _deployable_onnx(ctx: Context) -> Path:
+    """The model the device gets: the INT8 Q/DQ ONNX when calibration passed its accuracy gate, else the
+    FP32 export (a failed gate writes no INT8 model, and the road must go on with FP32)."""
+    int8 = ctx.out / "calibrate" / "model.int8.onnx"
+    return int8 if int8.is_file() else ctx.out / "export" / "model.onnx"
+
+
 def _run_build(ctx: Context, d: Path) -> StageOutput:
     import importlib.util
 
     from fer_edge.runtime.tensorrt.build import build_engine, trtexec_command
 
-    model = ctx.out / "calibrate" / "model.int8.onnx"
+    model = _deployable_onnx(ctx)
     b = ctx.cfg.build
     kwargs = dict(precision=b.precision, batch=b.batch, workspace_mb=b.workspace_mb)
+    source = "INT8 Q/DQ" if model.name.endswith(".int8.onnx") else "FP32 (the INT8 gate failed)"
     if importlib.util.find_spec("tensorrt") is None:
         line = trtexec_command(model, d / "model.engine", **kwargs)
-        return StageOutput([], {"headline": "skipped: TensorRT not installed here", "trtexec": line},
-                           status="skipped")
+        return StageOutput([], {"headline": f"skipped: TensorRT not installed here (would build from {source})",
+                                "trtexec": line, "model": str(model)}, status="skipped")
     res = build_engine(model, d / "model.engine", **kwargs)
     info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
-    info["headline"] = "TensorRT engine built"
+    info["headline"] = f"TensorRT engine built from {source}"
     return StageOutput([d / "model.engine", d / "model.engine.json"], info)
 
 
@@ -227,8 +239,10 @@ def _run_bench(ctx: Context, d: Path) -> StageOutput:
     from fer_edge.evaluation.bench import run_bench
 
     b = ctx.cfg.bench
-    res = run_bench(model=ctx.out / "export" / "model.onnx", int8=ctx.out / "calibrate" / "model.int8.onnx",
-                    checkpoint=ctx.result("train")["selected_checkpoint"], compare=b.compare, out_dir=d,
+    int8 = ctx.out / "calibrate" / "model.int8.onnx"
+    compare = [c for c in b.compare if c != "ort-int8" or int8.is_file()]  # no INT8 when its gate failed
+    res = run_bench(model=ctx.out / "export" / "model.onnx", int8=int8 if int8.is_file() else None,
+                    checkpoint=ctx.result("train")["selected_checkpoint"], compare=compare, out_dir=d,
                     warmup=b.warmup, iters=b.iters, batches=b.batches, video_frames=b.video_frames)
     info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
     info["headline"] = "latency/throughput by backend"
@@ -243,9 +257,7 @@ def _run_runtime(ctx: Context, d: Path) -> StageOutput:
     from fer_edge.runtime.pipeline import Pipeline
     from fer_edge.runtime.results import JsonlWriter, VideoSink, annotate, write_summary
 
-    model = ctx.out / "calibrate" / "model.int8.onnx"
-    if not model.is_file():
-        model = ctx.out / "export" / "model.onnx"
+    model = _deployable_onnx(ctx)
     video = ctx.result("synth")["video"]
     r = ctx.cfg.runtime
     pipe = Pipeline.from_model(model, backend=r.backend, config=r)
