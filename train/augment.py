@@ -18,10 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import AugmentConfig
-
-
-def _generator(seed: int, stream: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(stream) * 10_007 + int(step)) % (2 ** 63))
+from .sampling import stream_generator
 
 
 def _uniform(g: torch.Generator, n: int, half_width: float) -> torch.Tensor:
@@ -33,7 +30,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: i
     if not cfg.active() or x.shape[0] == 0:
         return x
     n = x.shape[0]
-    g = _generator(seed, stream, step)
+    g = stream_generator(seed, stream, step)
     # Every draw is taken whether or not its augmentation is on, so enabling one option does not
     # shift the random numbers of another.
     flip = torch.rand(n, generator=g) < 0.5

@@ -14,6 +14,12 @@ import numpy as np
 import torch
 
 
+def stream_generator(seed: int, stream: int, index: int) -> torch.Generator:
+    """The generator of draw ``index`` of random stream ``stream`` under ``seed``: the one seeding rule of
+    the trainer's resumable randomness (batch order here, augmentation in ``augment.py``)."""
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(stream) * 10_007 + int(index)) % (2 ** 63))
+
+
 class BatchStream:
     def __init__(self, n: int, batch_size: int, seed: int, stream: int, labels: Optional[np.ndarray] = None,
                  balanced: bool = False, rank: int = 0, world_size: int = 1):
@@ -30,7 +36,7 @@ class BatchStream:
 
     def _epoch(self, j: int) -> torch.Tensor:
         if j not in self._cache:
-            g = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + self.stream * 10_007 + j)
+            g = stream_generator(self.seed, self.stream, j)
             if self.weights is not None:
                 idx = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
             else:

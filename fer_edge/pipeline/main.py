@@ -239,9 +239,11 @@ def _run_bench(ctx: Context, d: Path) -> StageOutput:
     from fer_edge.evaluation.bench import run_bench
 
     b = ctx.cfg.bench
-    int8 = ctx.out / "calibrate" / "model.int8.onnx"
-    compare = [c for c in b.compare if c != "ort-int8" or int8.is_file()]  # no INT8 when its gate failed
-    res = run_bench(model=ctx.out / "export" / "model.onnx", int8=int8 if int8.is_file() else None,
+    int8: Optional[Path] = ctx.out / "calibrate" / "model.int8.onnx"
+    if not int8.is_file():  # its gate failed: nothing INT8 to measure
+        int8 = None
+    compare = [c for c in b.compare if c != "ort-int8" or int8 is not None]
+    res = run_bench(model=ctx.out / "export" / "model.onnx", int8=int8,
                     checkpoint=ctx.result("train")["selected_checkpoint"], compare=compare, out_dir=d,
                     warmup=b.warmup, iters=b.iters, batches=b.batches, video_frames=b.video_frames)
     info = res.to_dict() if hasattr(res, "to_dict") else dict(res)

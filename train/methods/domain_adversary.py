@@ -63,10 +63,9 @@ class DomainAdversary(nn.Module):
         target = torch.cat([fs.new_ones(fs.shape[0]), ft.new_zeros(ft.shape[0])])
         # mean of the two per-domain BCEs, so unequal batch sizes weigh the domains equally
         n = fs.shape[0]
-        if source_weight is not None:
-            sw = source_weight.detach().to(logits.dtype)
-            weight = torch.cat([sw, logits.new_ones(logits.shape[0] - n)]) if weight is None else \
-                weight * torch.cat([sw, logits.new_ones(logits.shape[0] - n)])
+        if source_weight is not None:  # target samples keep weight 1
+            side = torch.cat([source_weight.detach().to(logits.dtype), logits.new_ones(logits.shape[0] - n)])
+            weight = side if weight is None else weight * side
         loss = 0.5 * (_bce(logits[:n], target[:n], None if weight is None else weight[:n])
                       + _bce(logits[n:], target[n:], None if weight is None else weight[n:]))
         return loss, binary_accuracy(logits, target), lam

@@ -104,8 +104,8 @@ class PoseAdversarial(Method):
         d_e, acc_e, lam = self.expr_domain(es, et, batch.p)
         d_p, acc_p, _ = self.pose_domain(ps, pt, batch.p)
         self.cross_grl.set_progress(batch.p)
-        # cross-adversarial terms: pose from expression wherever the pose is known (source, and the
-        # target when use_target_pose), expression from pose on the source (the only expression labels)
+        # cross-adversarial terms: pose from expression on the source (and on target faces of known pose
+        # with cross_on_target), expression from pose on the source (the only expression labels)
         cross_ep = self._pose_ce(self.pose_from_expr(self.cross_grl(es)), bins_s)
         if c.cross_on_target and bins_t is not None and bool((bins_t >= 0).any()):
             cross_ep = 0.5 * (cross_ep + self._pose_ce(self.pose_from_expr(self.cross_grl(et)), bins_t))
