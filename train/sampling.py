@@ -16,7 +16,10 @@ import torch
 
 def stream_generator(seed: int, stream: int, index: int) -> torch.Generator:
     """The generator of draw ``index`` of random stream ``stream`` under ``seed``: the one seeding rule of
-    the trainer's resumable randomness (batch order here, augmentation in ``augment.py``)."""
+    the trainer's resumable randomness (batch order here, augmentation in ``augment.py``). The trainer's
+    augmentation streams 1/2 share ids with the source/target batch streams, so augmentation at step k uses
+    the generator of those streams' epoch k: correlated draws, harmless, kept because changing the ids
+    would change every benchmarked figure."""
     return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(stream) * 10_007 + int(index)) % (2 ** 63))
 
 
