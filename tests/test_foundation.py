@@ -79,6 +79,19 @@ def test_config_bad_choice_lists_allowed():
     assert "model.backbone" in msg and "'mobilenet'" in msg and "did you mean 'resnet18'" in msg
 
 
+@pytest.mark.parametrize("override,key", [
+    ("train.seed=-1", "train.seed"), ("data.synth.seed=-3", "data.synth.seed"), ("train.epochs=0", "train.epochs"),
+    ("train.lr=0", "train.lr"), ("train.batch_size=1", "train.batch_size"),
+    ("train.dann.pseudo_threshold=1.5", "train.dann.pseudo_threshold"), ("train.cal.warmup=-0.1", "train.cal.warmup"),
+    ("data.synth.counts={source: -5}", "data.synth.counts.source")])
+def test_config_out_of_range_numbers_name_the_key_and_the_range(override, key):
+    # a negative seed used to surface as a numpy SeedSequence traceback from inside data generation
+    with pytest.raises(ConfigError) as exc:
+        load_config("ci", [override])
+    msg = str(exc.value)
+    assert msg.startswith(key) and ("range" in msg or "≥ 0" in msg)
+
+
 def test_config_refuses_python_object_tag(tmp_path: Path):
     bad = tmp_path / "evil.yaml"
     bad.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")

@@ -7,9 +7,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Optional, Tuple
 
+from ..runtime.errors import ConfigError
+
 METHOD_NAMES = ("source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal")
 Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal"]
 Domain = Literal["studio", "cabin-nir", "kiosk"]
+
+
+def _at_least(obj: object, name: str, low: float, high: Optional[float] = None, strict: bool = False) -> None:
+    """Range check for a numeric field; the error names the key (the loader prefixes the section)."""
+    v = getattr(obj, name)
+    if v is None:
+        return
+    bad = (v <= low if strict else v < low) or (high is not None and v > high)
+    if bad:
+        rng = f"{'>' if strict else '≥'} {low:g}" + (f" and ≤ {high:g}" if high is not None else "")
+        raise ConfigError(f"{name}: {v!r} is out of range (must be {rng})")
 
 
 @dataclass
@@ -22,6 +35,15 @@ class SynthConfig:
     workers: int = 2
     counts: Dict[str, int] = field(default_factory=lambda: {
         "source": 6000, "source_test": 1000, "target": 3000, "target_val": 1000, "target_test": 1500})
+
+    def __post_init__(self) -> None:
+        _at_least(self, "size", 16)
+        _at_least(self, "identities", 1)
+        _at_least(self, "seed", 0)  # numpy's SeedSequence refuses negative seeds deep inside generation
+        _at_least(self, "workers", 0)
+        for role, n in self.counts.items():
+            if not isinstance(n, int) or n < 0:
+                raise ConfigError(f"counts.{role}: {n!r} must be a whole number ≥ 0")
 
 
 @dataclass
@@ -57,6 +79,9 @@ class AdversaryConfig:
     ``lambda_max`` scales the Ganin schedule ``2/(1+exp(-10p))-1``; ``warmup`` is the fraction of
     training during which λ stays 0 (the classifier learns the source first). ``im_weight`` adds the
     information-maximisation companion loss on target predictions (entropy min + diversity).
+    ``self_training`` weighs FixMatch-style pseudo-labelling of the target (``base.self_training_term``):
+    the clean target face's confident prediction (max-softmax ≥ ``pseudo_threshold``) is the label of its
+    augmented copy; it ramps in after the same warm-up as λ.
     """
 
     lambda_max: float = 0.3
@@ -64,6 +89,15 @@ class AdversaryConfig:
     hidden: int = 256
     dropout: float = 0.5
     im_weight: float = 0.0
+    self_training: float = 0.0
+    pseudo_threshold: float = 0.9
+
+    def __post_init__(self) -> None:
+        for name in ("lambda_max", "im_weight", "self_training"):
+            _at_least(self, name, 0.0)
+        _at_least(self, "warmup", 0.0, 1.0)
+        _at_least(self, "dropout", 0.0, 1.0)
+        _at_least(self, "pseudo_threshold", 0.0, 1.0)
 
 
 @dataclass
@@ -179,3 +213,15 @@ class TrainConfig:
     pose_adv: PoseAdvConfig = field(default_factory=PoseAdvConfig)
     disentangle: DisentangleConfig = field(default_factory=DisentangleConfig)
     cal: CalConfig = field(default_factory=CalConfig)
+
+    def __post_init__(self) -> None:
+        _at_least(self, "epochs", 1)
+        _at_least(self, "steps_per_epoch", 1)
+        _at_least(self, "batch_size", 2)  # BatchNorm needs two samples per pass
+        _at_least(self, "lr", 0.0, strict=True)
+        _at_least(self, "weight_decay", 0.0)
+        _at_least(self, "backbone_lr_mult", 0.0)
+        _at_least(self, "seed", 0)
+        _at_least(self, "source_val_fraction", 0.0, 0.9)
+        _at_least(self, "eval_limit", 1)
+        _at_least(self, "workers", 0)
