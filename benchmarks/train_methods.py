@@ -2,6 +2,10 @@
 
     python benchmarks/train_methods.py                         # 3 seeds, all methods, default config
     python benchmarks/train_methods.py --seeds 0 --methods source_only,dann --epochs 2
+    python benchmarks/train_methods.py --variant "dann_no_st=dann train.dann.self_training=0"
+
+A ``--variant NAME=METHOD k=v ...`` is an extra row: METHOD trained with those overrides on top of
+``--set`` (an ablation such as a method without one of its terms); it is run after the methods.
 
 Each (method, seed) is a normal ``fer_edge.train.trainer.train`` run under ``--out``; the table
 reports the target-test accuracy of the checkpoint the *label-free* selector chose (mean ± std over
@@ -18,7 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from fer_edge.config import load_config
 from fer_edge.runtime.atomic import atomic_write
@@ -42,6 +46,19 @@ def _num(v) -> str:
 def _cpu(runs: List[dict]) -> str:
     vals = [r["train_cpu_seconds"] for r in runs if "train_cpu_seconds" in r]
     return f"{statistics.mean(vals) / 60:.1f}" if vals else "—"
+
+
+def parse_variants(specs: List[str]) -> Dict[str, Tuple[str, List[str]]]:
+    """``["NAME=METHOD k=v ..."]`` → ``{NAME: (METHOD, [k=v, ...])}``; a clear error for a bad spec."""
+    out: Dict[str, Tuple[str, List[str]]] = {}
+    for spec in specs:
+        head, *extra = spec.split()
+        name, sep, method = head.partition("=")
+        if not sep or method not in METHOD_NAMES or not name or name in METHOD_NAMES:
+            raise SystemExit(f"--variant {spec!r}: expected 'NAME=METHOD k=v ...' with METHOD one of "
+                             f"{', '.join(METHOD_NAMES)} and NAME a new row name")
+        out[name] = (method, extra)
+    return out
 
 
 def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
@@ -79,6 +96,8 @@ def run_parallel(args: argparse.Namespace, methods: List[str]) -> Dict[str, List
     for k, g in enumerate(x for x in groups if x):
         cmd = [sys.executable, __file__, "--config", args.config, "--methods", ",".join(g), "--seeds", args.seeds,
                "--out", args.out, "--part", str(k), "--set", *args.overrides]
+        for v in args.variant:
+            cmd += ["--variant", v]
         if args.reuse:
             cmd.append("--reuse")
         if args.epochs:
@@ -106,6 +125,8 @@ def main(argv=None) -> int:
                     help="train the methods in this many parallel processes (1 thread each), then merge")
     ap.add_argument("--reuse", action="store_true",
                     help="keep finished runs (their summary.json) under --out instead of training them again")
+    ap.add_argument("--variant", action="append", default=[], metavar='"NAME=METHOD k=v ..."',
+                    help="an extra row: METHOD trained with these overrides (repeatable)")
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)  # internal: a worker of --jobs
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-train] %(message)s")
@@ -114,6 +135,9 @@ def main(argv=None) -> int:
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    variants = parse_variants(args.variant)
+    if args.part is None:
+        methods += [v for v in variants if v not in methods]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     results: Dict[str, List[dict]] = {m: [] for m in methods}
     cfg0 = load_config(args.config, overrides)
@@ -129,7 +153,9 @@ def main(argv=None) -> int:
                 if args.reuse and (out / "summary.json").is_file():
                     results[m].append(json.loads((out / "summary.json").read_text()))
                     continue
-                results[m].append(train(cfg, datasets, out, method=m))
+                method, extra = variants.get(m, (m, []))
+                run_cfg = load_config(args.config, overrides + extra + [f"train.seed={seed}"]) if extra else cfg
+                results[m].append(train(run_cfg, datasets, out, method=method))
     if args.part is not None:
         atomic_write(Path(args.out) / f"results-{args.part}.json", json.dumps(results))
         return 0

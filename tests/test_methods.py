@@ -14,7 +14,7 @@ from fer_edge.train.methods.cal import contrastive_groups_loss, strong_mask
 from fer_edge.train.methods.disentangle import frozen_call
 from fer_edge.train.methods.domain_adversary import DomainAdversary
 from fer_edge.train.methods.gradient_reversal import GradientReversal
-from fer_edge.train.methods.losses import entropy, information_maximization, uniform_confusion
+from fer_edge.train.methods.losses import entropy, information_maximization, pseudo_label_loss, uniform_confusion
 from fer_edge.train.methods.pose_adv import yaw_bins
 from fer_edge.train.models import FerNet, ModelSpec
 
@@ -253,3 +253,42 @@ def test_pose_classes_pair_yaw_and_pitch_bins():
     total, logs = m.loss(b)
     total.backward()
     assert torch.isfinite(total) and math.isfinite(logs["cross"])
+
+
+def test_pseudo_label_loss_is_masked_cross_entropy_over_the_whole_batch():
+    logits = torch.randn(4, 3)
+    probs = torch.tensor([[0.95, 0.03, 0.02], [0.2, 0.5, 0.3], [0.01, 0.01, 0.98], [0.4, 0.3, 0.3]])
+    ce = F.cross_entropy(logits, torch.tensor([0, 1, 2, 0]), reduction="none")
+    assert float(pseudo_label_loss(logits, probs, 0.9)) == pytest.approx(float(ce[0] + ce[2]) / 4, abs=1e-6)
+    assert float(pseudo_label_loss(logits, probs, 0.99)) == 0.0  # nothing confident enough: no term
+    assert float(pseudo_label_loss(logits, probs, 0.0)) == pytest.approx(float(ce.mean()), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["dann", "cal", "pose_adv", "disentangle"])
+def test_self_training_term_uses_the_clean_view_ramps_in_and_leaves_bn_stats(name):
+    torch.manual_seed(0)
+    cfg = load_config("ci", [f"train.{name}.self_training=1.0", f"train.{name}.pseudo_threshold=0.0",
+                             "train.bn_stats=source"])
+    net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
+    method = build_method(name, cfg.train, net, LABELS, num_identities=3)
+    method.train()
+    batch = _batch()
+    batch.xt_clean = batch.xt + 0.5
+    logits_t = net(batch.xt).detach().requires_grad_(True)
+    bn = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
+    mean_before = bn.running_mean.clone()
+    logs = {}
+    term = method.self_training_term(batch, logits_t, logs)
+    assert torch.equal(bn.running_mean, mean_before)  # the pseudo-label pass is a target pass: stats frozen
+    assert logs["pseudo_frac"] == 1.0 and float(term.detach()) > 0
+    # labels come from the clean view, not from the perturbed one the loss is taken on
+    with torch.no_grad():
+        hard = net(batch.xt_clean).argmax(1)
+    ramp = grl_lambda(batch.p, 1.0, getattr(cfg.train, name).warmup)
+    assert float(term.detach()) == pytest.approx(ramp * float(F.cross_entropy(logits_t, hard)), rel=1e-4)
+    term.backward()
+    assert logits_t.grad is not None and float(logits_t.grad.abs().sum()) > 0
+    batch.p = 0.0  # warm-up: the classifier's early guesses are not labels
+    assert float(method.self_training_term(batch, logits_t, {})) == 0.0
+    off = build_method(name, load_config("ci").train, net, LABELS, num_identities=3)
+    assert float(off.self_training_term(batch, logits_t, {})) == 0.0

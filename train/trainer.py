@@ -149,6 +149,7 @@ class Trainer:
                            self.t_stream.indices(k), k / self.total, self.device)
             if self.t.augment.active():  # same perturbations for every method; a pure function of (seed, rank, step)
                 r = self.ctx.rank
+                batch.xt_clean = batch.xt
                 batch.xs = augment(batch.xs, self.t.augment, self.t.seed, 1 + 100 * r, k)
                 batch.xt = augment(batch.xt, self.t.augment, self.t.seed, 2 + 100 * r, k)
             step_logs: Dict[str, float] = {}

@@ -22,7 +22,8 @@ from torch import nn
 
 from ..models import FerNet
 from .bn_stats import running_stats_frozen
-from .losses import information_maximization
+from .gradient_reversal import grl_lambda
+from .losses import information_maximization, pseudo_label_loss
 
 Logs = Dict[str, float]
 
@@ -45,6 +46,8 @@ class Batch:
     pose_s: Optional[torch.Tensor] = None
     intensity_t: Optional[torch.Tensor] = None
     pose_t: Optional[torch.Tensor] = None
+    #: the target batch before ``train.augment`` (None: not augmented, ``xt`` is the clean view).
+    xt_clean: Optional[torch.Tensor] = None
 
     def to(self, device: torch.device) -> Batch:
         kw = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
@@ -130,6 +133,28 @@ class Method(nn.Module):
         im = information_maximization(logits_t)
         logs["im"] = float(im.detach())
         return weight * im
+
+    def self_training_term(self, batch: Batch, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
+        """``w · ramp(p) · FixMatch(logits_t | clean target view)`` from ``train.<method>.self_training``.
+
+        Why: an adversary only matches feature *distributions*; it never tells the classifier which side
+        of its boundary a target face belongs on. Pseudo-labels do — from the classifier's own confident
+        target predictions, no target labels — and the augmented-vs-clean pairing makes the label a
+        consistency target rather than the prediction re-confirming itself. The pseudo-label pass runs
+        without gradient, with BatchNorm running statistics untouched (``features(.., "target")``).
+        """
+        c = getattr(self, "mcfg", None)
+        weight = float(getattr(c, "self_training", 0.0) or 0.0)
+        if weight <= 0:
+            return logits_t.new_zeros(())
+        with torch.no_grad():
+            x = batch.xt_clean if batch.xt_clean is not None else batch.xt
+            probs = F.softmax(self.net.classify(self.features(x, "target")), dim=1)
+        ramp = grl_lambda(batch.p, 1.0, float(c.warmup))
+        st = pseudo_label_loss(logits_t, probs, float(c.pseudo_threshold))
+        logs["self_train"] = float(st.detach())
+        logs["pseudo_frac"] = float((probs.max(1).values >= float(c.pseudo_threshold)).float().mean())
+        return weight * ramp * st
 
 
 def _acc(logits: torch.Tensor, y: torch.Tensor) -> float:

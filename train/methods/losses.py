@@ -29,5 +29,17 @@ def uniform_confusion(logits: torch.Tensor) -> torch.Tensor:
     return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
 
 
+def pseudo_label_loss(logits_strong: torch.Tensor, probs_weak: torch.Tensor, threshold: float) -> torch.Tensor:
+    """FixMatch's unlabelled term (Sohn et al. 2020): cross-entropy of the perturbed view's logits to the
+    clean view's arg-max, counted only where the clean view is at least ``threshold`` confident.
+
+    Averaged over the *whole* batch (masked samples contribute 0), so the term grows as the classifier
+    becomes confident on more target faces instead of jumping to full strength on the first few.
+    """
+    conf, hard = probs_weak.max(dim=1)
+    mask = (conf >= threshold).to(logits_strong.dtype)
+    return (F.cross_entropy(logits_strong, hard, reduction="none") * mask).mean()
+
+
 def binary_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     return float(((logits.detach() > 0).float() == target).float().mean())

@@ -1,0 +1,45 @@
+"""``benchmarks/train_methods.py``: ablation variants are parsed strictly and become their own table rows."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_methods.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_train_methods", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_variant_spec_parses_name_method_and_overrides(bench):
+    v = bench.parse_variants(["adversary_off=dann train.dann.lambda_max=0 train.dann.self_training=1"])
+    assert v == {"adversary_off": ("dann", ["train.dann.lambda_max=0", "train.dann.self_training=1"])}
+    assert bench.parse_variants([]) == {}
+
+
+@pytest.mark.parametrize("spec", ["dann", "x=notamethod", "=dann", "dann=cal train.cal.cal_weight=1"])
+def test_bad_variant_spec_is_refused_with_the_expected_form(bench, spec):
+    with pytest.raises(SystemExit) as exc:
+        bench.parse_variants([spec])
+    assert "NAME=METHOD" in str(exc.value)
+
+
+def _run(acc):
+    return {"target_test_accuracy": acc, "oracle_selected_target_accuracy": acc, "target_test_macro_f1": acc,
+            "source_test_accuracy": 0.8, "train_seconds": 60.0, "train_cpu_seconds": 60.0}
+
+
+def test_table_gap_closed_and_verdict_per_row(bench):
+    results = {"source_only": [_run(0.2), _run(0.4)], "target_oracle": [_run(0.6)],
+               "dann": [_run(0.45)], "worse": [_run(0.25)]}
+    rows = bench.table(results, "im")
+    by_name = {r.split("|")[1].strip(): r for r in rows[2:]}
+    assert "| 50 % | yes |" in by_name["dann"]       # (0.45 - 0.3) / (0.6 - 0.3)
+    assert "| -17 % | **no** |" in by_name["worse"]
+    assert "(floor)" in by_name["source_only"] and "(ceiling" in by_name["target_oracle"]
