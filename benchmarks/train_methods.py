@@ -61,15 +61,34 @@ def parse_variants(specs: List[str]) -> Dict[str, Tuple[str, List[str]]]:
     return out
 
 
+# Two-sided 95 % Student-t quantiles by degrees of freedom (a normal 1.96 beyond the table).
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def paired_delta(runs: List[dict], base: List[dict]) -> str:
+    """Mean per-seed difference to source-only with a 95 % t interval, in points.
+
+    Runs of the same seed share the data order and augmentation draws, so the per-seed difference is
+    the fairer comparison than two independent means; an interval that contains 0 is no evidence of a gain.
+    """
+    base_by_seed = {r.get("seed"): r["target_test_accuracy"] for r in base}
+    d = [100 * (r["target_test_accuracy"] - base_by_seed[r.get("seed")]) for r in runs if r.get("seed") in base_by_seed]
+    if len(d) < 2:
+        return "—"
+    half = _T975.get(len(d) - 1, 1.96) * statistics.stdev(d) / len(d) ** 0.5
+    m = statistics.mean(d)
+    return f"{m:+.1f} [{m - half:+.1f}, {m + half:+.1f}]"
+
+
 def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
     def mean(m: str, key: str) -> float:
         return statistics.mean(r[key] for r in results[m]) if results.get(m) else float("nan")
 
     src, orc = mean("source_only", "target_test_accuracy"), mean("target_oracle", "target_test_accuracy")
     rows = [f"| method | seeds | target-test acc, {selector}-selected (%) | oracle-selected, hindsight (%) | "
-            "target macro-F1 (%) | source-test acc (%) | gap closed | beats source-only? | wall min/run "
-            "| CPU min/run |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "target macro-F1 (%) | source-test acc (%) | gap closed | beats source-only? "
+            "| Δ vs source-only, paired by seed [95 % CI] (pt) | wall min/run | CPU min/run |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m, runs in results.items():
         acc = [r["target_test_accuracy"] for r in runs]
         gap = (statistics.mean(acc) - src) / (orc - src) if orc == orc and src == src and orc != src else float("nan")
@@ -81,7 +100,8 @@ def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
                     f"| {_ms([r['target_test_macro_f1'] for r in runs])} "
                     f"| {_ms([r['source_test_accuracy'] for r in runs])} "
                     f"| {'—' if gap != gap or m in ('source_only', 'target_oracle') else f'{100 * gap:.0f} %'} "
-                    f"| {verdict} | {statistics.mean(r['train_seconds'] for r in runs) / 60:.1f} "
+                    f"| {verdict} | {'—' if m in ('source_only', 'target_oracle') else paired_delta(runs, results.get('source_only', []))} "
+                    f"| {statistics.mean(r['train_seconds'] for r in runs) / 60:.1f} "
                     f"| {_cpu(runs)} |")
     return rows
 

@@ -30,16 +30,25 @@ def test_bad_variant_spec_is_refused_with_the_expected_form(bench, spec):
     assert "NAME=METHOD" in str(exc.value)
 
 
-def _run(acc):
-    return {"target_test_accuracy": acc, "oracle_selected_target_accuracy": acc, "target_test_macro_f1": acc,
+def _run(acc, seed=0):
+    return {"seed": seed, "target_test_accuracy": acc, "oracle_selected_target_accuracy": acc, "target_test_macro_f1": acc,
             "source_test_accuracy": 0.8, "train_seconds": 60.0, "train_cpu_seconds": 60.0}
 
 
 def test_table_gap_closed_and_verdict_per_row(bench):
-    results = {"source_only": [_run(0.2), _run(0.4)], "target_oracle": [_run(0.6)],
-               "dann": [_run(0.45)], "worse": [_run(0.25)]}
+    results = {"source_only": [_run(0.2, 0), _run(0.4, 1)], "target_oracle": [_run(0.6)],
+               "dann": [_run(0.45, 0)], "worse": [_run(0.25, 0)]}
     rows = bench.table(results, "im")
     by_name = {r.split("|")[1].strip(): r for r in rows[2:]}
-    assert "| 50 % | yes |" in by_name["dann"]       # (0.45 - 0.3) / (0.6 - 0.3)
-    assert "| -17 % | **no** |" in by_name["worse"]
+    assert "| 50 % | yes | — |" in by_name["dann"]  # one seed: no interval       # (0.45 - 0.3) / (0.6 - 0.3)
+    assert "| -17 % | **no** | — |" in by_name["worse"]
     assert "(floor)" in by_name["source_only"] and "(ceiling" in by_name["target_oracle"]
+
+
+def test_paired_delta_interval_by_seed(bench):
+    base = [_run(0.30, 0), _run(0.40, 1), _run(0.50, 2)]
+    # +10, +12, +8 points on the same seeds: mean +10, sd 2, t(2) = 4.303 -> half-width 4.97
+    assert bench.paired_delta([_run(0.40, 0), _run(0.52, 1), _run(0.58, 2)], base) == "+10.0 [+5.0, +15.0]"
+    # seeds are matched by value, not by position
+    assert bench.paired_delta([_run(0.58, 2), _run(0.40, 0), _run(0.52, 1)], base) == "+10.0 [+5.0, +15.0]"
+    assert bench.paired_delta([_run(0.4, 7)], base) == "—"
