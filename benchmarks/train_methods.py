@@ -96,11 +96,12 @@ def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
             verdict = "(floor)" if m == "source_only" else "(ceiling, uses target labels)"
         else:
             verdict = "yes" if statistics.mean(acc) > src else "**no**"
+        delta = "—" if m in ("source_only", "target_oracle") else paired_delta(runs, results.get("source_only", []))
         rows.append(f"| {m} | {len(runs)} | {_ms(acc)} | {_ms([r['oracle_selected_target_accuracy'] for r in runs])} "
                     f"| {_ms([r['target_test_macro_f1'] for r in runs])} "
                     f"| {_ms([r['source_test_accuracy'] for r in runs])} "
                     f"| {'—' if gap != gap or m in ('source_only', 'target_oracle') else f'{100 * gap:.0f} %'} "
-                    f"| {verdict} | {'—' if m in ('source_only', 'target_oracle') else paired_delta(runs, results.get('source_only', []))} "
+                    f"| {verdict} | {delta} "
                     f"| {statistics.mean(r['train_seconds'] for r in runs) / 60:.1f} "
                     f"| {_cpu(runs)} |")
     return rows

@@ -31,8 +31,8 @@ def test_bad_variant_spec_is_refused_with_the_expected_form(bench, spec):
 
 
 def _run(acc, seed=0):
-    return {"seed": seed, "target_test_accuracy": acc, "oracle_selected_target_accuracy": acc, "target_test_macro_f1": acc,
-            "source_test_accuracy": 0.8, "train_seconds": 60.0, "train_cpu_seconds": 60.0}
+    return {"seed": seed, "target_test_accuracy": acc, "oracle_selected_target_accuracy": acc,
+            "target_test_macro_f1": acc, "source_test_accuracy": 0.8, "train_seconds": 60.0, "train_cpu_seconds": 60.0}
 
 
 def test_table_gap_closed_and_verdict_per_row(bench):
