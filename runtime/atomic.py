@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, Union
 
@@ -28,6 +30,53 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+#: A temp file older than this is an orphan of a killed writer (writes here take seconds).
+STALE_TEMP_SECONDS = 3600.0
+
+
+def sweep_stale_temps(path: PathLike, max_age: float = STALE_TEMP_SECONDS) -> int:
+    """Remove the hidden temp files a killed writer (``kill -9``, OOM, power loss) left beside ``path``.
+
+    Only this module's own pattern (``.<name>.*.tmp<suffix>``) older than ``max_age`` seconds is
+    touched, so a concurrent writer's fresh temp file survives. Returns how many were removed.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        return 0
+    removed, now = 0, time.time()
+    for tmp in target.parent.glob(f".{target.name}.*.tmp{target.suffix}"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > max_age:
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists but not ours, or cannot tell: leave it alone
+        return True
+    return True
+
+
+def partial_dir(out_dir: PathLike) -> Path:
+    """A fresh hidden ``.<name>.partial-<pid>`` sibling of ``out_dir`` for a folder written then renamed.
+
+    Earlier ``partial`` folders of processes that no longer run (killed mid-write) are removed first;
+    a live process's folder (another rank writing the same cache) is left alone.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
+            shutil.rmtree(old, ignore_errors=True)
+    return out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success fsync it and rename it into place.
@@ -37,6 +86,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
                                     dir=target.parent)
     os.close(fd)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fer_edge.config import Config, load_config
-from fer_edge.runtime.atomic import atomic_path, atomic_write
+from fer_edge.runtime.atomic import atomic_path, atomic_write, partial_dir, sweep_stale_temps
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, canonical_label, label_index, preprocess, preprocess_batch
 from fer_edge.runtime.crop import CropPolicy, crop_box, crop_face
 from fer_edge.runtime.errors import ConfigError, ManifestError
@@ -203,6 +203,34 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path):
             raise RuntimeError("killed")
     assert target.read_bytes() == b"hello"
     assert [p.name for p in target.parent.iterdir()] == ["out.bin"]
+
+
+def test_orphaned_temp_files_of_a_killed_writer_are_swept_fresh_ones_kept(tmp_path: Path):
+    import os
+    target = tmp_path / "best.pt"
+    orphan = tmp_path / ".best.pt.k1llz.tmp.pt"  # what kill -9 during torch.save leaves behind
+    fresh = tmp_path / ".best.pt.w0rk1.tmp.pt"   # a concurrent writer, mid-write
+    other = tmp_path / ".last.state.pt.abcde.tmp.pt"
+    for f in (orphan, fresh, other):
+        f.write_bytes(b"x")
+    old = os.stat(orphan).st_mtime - 7200
+    os.utime(orphan, (old, old))
+    os.utime(other, (old, old))
+    atomic_write(target, b"weights")
+    assert not orphan.exists() and fresh.exists() and other.exists()  # only this target's orphans
+    assert sweep_stale_temps(tmp_path / "last.state.pt") == 1 and not other.exists()
+
+
+def test_partial_dir_removes_dead_writers_folders_only(tmp_path: Path):
+    import os
+    out = tmp_path / "cabin-nir-target"
+    dead = tmp_path / f".{out.name}.partial-999999999"   # no such pid
+    alive = tmp_path / f".{out.name}.partial-1"          # pid 1 always runs
+    dead.mkdir()
+    alive.mkdir()
+    tmp = partial_dir(out)
+    assert tmp.name == f".{out.name}.partial-{os.getpid()}" and not tmp.exists()
+    assert not dead.exists() and alive.exists()
 
 
 def test_manifest_verify_refuses_changed_file(tmp_path: Path):

@@ -22,6 +22,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from fer_edge.runtime.atomic import partial_dir
 from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.detect import make_detector
 from fer_edge.runtime.errors import DataError
@@ -164,10 +165,7 @@ def prepare_out(out_dir: Path) -> Path:
                                                       and not (out_dir / SUMMARY_NAME).is_file())):
         raise DataError(f"{out_dir}: exists and is not an earlier `fer-edge data faces` output; "
                         "choose an empty or new --out folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = partial_dir(out_dir)
     tmp.mkdir(parents=True)
     return tmp
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from fer_edge import __version__
-from fer_edge.runtime.atomic import atomic_write
+from fer_edge.runtime.atomic import atomic_write, partial_dir
 from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.errors import DataError
 
@@ -130,10 +130,7 @@ def _prepare(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
         raise DataError(f"{out_dir}: exists and is not a fer-edge synthetic dataset; choose an empty or new folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = partial_dir(out_dir)
     (tmp / "images").mkdir(parents=True)
     return tmp
 
