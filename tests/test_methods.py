@@ -289,6 +289,6 @@ def test_self_training_term_uses_the_clean_view_ramps_in_and_leaves_bn_stats(nam
     term.backward()
     assert logits_t.grad is not None and float(logits_t.grad.abs().sum()) > 0
     batch.p = 0.0  # warm-up: the classifier's early guesses are not labels
-    assert float(method.self_training_term(batch, logits_t, {})) == 0.0
+    assert float(method.self_training_term(batch, logits_t, {}).detach()) == 0.0
     off = build_method(name, load_config("ci").train, net, LABELS, num_identities=3)
     assert float(off.self_training_term(batch, logits_t, {})) == 0.0
