@@ -51,19 +51,38 @@ def test_summary_schema_files_and_manifest(datasets, tmp_path):
     assert f["feats"].shape == (40, cfg.model.feature_dim) and set(f["domain"].tolist()) == {0, 1}
 
 
-def test_resume_reaches_the_same_final_state(datasets, tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_reaches_the_same_final_state(datasets, tmp_path, ema):
     cfg = load_config("ci", ["train.epochs=3", "train.steps_per_epoch=2", "train.batch_size=8",
                              "train.feature_samples=8", "model.dropout=0.3", "train.augment.flip=true",
-                             "train.augment.shift=0.05", "train.augment.brightness=0.2"])
+                             "train.augment.shift=0.05", "train.augment.brightness=0.2", f"train.ema={ema}"])
     full = train(cfg, datasets, tmp_path / "full", method="cal")
     assert train(cfg, datasets, tmp_path / "cut", method="cal", stop_after=1) is None
     assert load_state(tmp_path / "cut" / "last.state.pt")["epoch"] == 1
     resumed = train(cfg, datasets, tmp_path / "cut", method="cal", resume=True)
     for k in ("target_test_accuracy", "source_test_accuracy", "selected_epoch", "selector_scores"):
         assert resumed[k] == full[k], k
-    a = load_state(tmp_path / "full" / "last.state.pt")["method"]
-    b = load_state(tmp_path / "cut" / "last.state.pt")["method"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for part in ("method",) + (("ema",) if ema else ()):
+        a = load_state(tmp_path / "full" / "last.state.pt")[part]
+        b = load_state(tmp_path / "cut" / "last.state.pt")[part]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ema_weights_are_what_is_selected_and_exported(datasets, tmp_path):
+    cfg = load_config("ci", FAST + ["train.ema=0.5", "train.epochs=1"])
+    s = train(cfg, datasets, tmp_path, method="dann")
+    assert s["ema"] == 0.5
+    st = load_state(tmp_path / "last.state.pt")
+    raw, ema = st["method"], st["ema"]
+    assert int(ema["n_averaged"]) == 3  # one update per optimiser step
+    best, man = load_checkpoint(tmp_path / "best.pt")
+    exported = best.state_dict()
+    assert man.extra["ema"] == 0.5
+    key = next(k for k in exported if k.endswith("weight") and exported[k].dim() == 4)
+    assert torch.equal(exported[key], ema["module." + key])
+    assert not torch.equal(exported[key], raw["net." + key])  # the average, not the last step
+    with pytest.raises(Exception, match="train.ema"):  # resuming with EMA switched off is refused
+        train(load_config("ci", FAST + ["train.epochs=1"]), datasets, tmp_path, method="dann", resume=True)
 
 
 def test_oracle_needs_labelled_target(tmp_path):

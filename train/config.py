@@ -203,6 +203,7 @@ class TrainConfig:
     source_val_fraction: float = 0.1
     adabn: bool = False
     bn_stats: Literal["source", "target", "both"] = "source"
+    ema: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     eval_limit: Optional[int] = None
     feature_samples: int = 300
@@ -222,6 +223,7 @@ class TrainConfig:
         _at_least(self, "weight_decay", 0.0)
         _at_least(self, "backbone_lr_mult", 0.0)
         _at_least(self, "seed", 0)
+        _at_least(self, "ema", 0.0, 0.9999)
         _at_least(self, "source_val_fraction", 0.0, 0.9)
         _at_least(self, "eval_limit", 1)
         _at_least(self, "workers", 0)

@@ -71,6 +71,15 @@ def _batch(sup: SplitTensors, tgt: SplitTensors, s_idx: torch.Tensor, t_idx: tor
                  intensity_t=inten_t, pose_t=pose_t).to(device)
 
 
+def _make_ema(net: FerNet, decay: float) -> Optional[torch.nn.Module]:
+    """An EMA copy of ``net`` (parameters and buffers) when ``train.ema`` > 0, else None."""
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 class Trainer:
     """Holds one run's state; ``fit()`` runs (or resumes) it. Use :func:`train` to call it."""
 
@@ -96,6 +105,7 @@ class Trainer:
                                    num_identities(self.splits)).to(self.device)
         self.method.grad_sync = make_grad_sync(self.ctx)
         broadcast_module(self.method, self.ctx)
+        self.ema = _make_ema(self.net, self.t.ema)
         self.opt = _make_optimizer(self.t, self.method)
         self.steps = self.t.steps_per_epoch or max(1, len(self.sup) // (self.t.batch_size * self.ctx.world_size))
         self.total = self.steps * self.t.epochs
@@ -115,6 +125,7 @@ class Trainer:
                 "method": self.method.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(),
                 "own_optimizers": {k: o.state_dict() for k, o in self.method.own_optimizers().items()},
+                "ema": self.ema.state_dict() if self.ema is not None else None,
                 "rng": rng_state(), "history": self.history}
 
     def restore(self) -> None:
@@ -128,6 +139,12 @@ class Trainer:
         self.sched.load_state_dict(st["scheduler"])
         for k, o in self.method.own_optimizers().items():
             o.load_state_dict(st["own_optimizers"][k])
+        if (self.ema is None) != (st.get("ema") is None):
+            raise ConfigError(f"{self.out / STATE_NAME}: saved with train.ema {'on' if st.get('ema') else 'off'}, "
+                              f"this run has it {'on' if self.ema is not None else 'off'}; resume with the same "
+                              "config or use a new --out")
+        if self.ema is not None:
+            self.ema.load_state_dict(st["ema"])
         set_rng_state(st["rng"])
         self.history = [dict(h) for h in st["history"]]
         self.start_epoch = int(st["epoch"])
@@ -164,6 +181,8 @@ class Trainer:
             self.opt.step()
             self.sched.step()
             broadcast_buffers(self.method, self.ctx)
+            if self.ema is not None:
+                self.ema.update_parameters(self.net)
             step_logs.update(mlogs)
             step_logs["total"] = float(total.detach())
             logs.append(step_logs)
@@ -173,7 +192,7 @@ class Trainer:
         return mean_logs(logs)
 
     def _eval_net(self) -> FerNet:
-        net = self.method.inference_module()
+        net = self.ema.module if self.ema is not None else self.method.inference_module()
         if self.t.adabn:
             net = adabn(net, self.splits["target"].head(1000, self.t.seed).x, self.device)
         return net
@@ -182,7 +201,7 @@ class Trainer:
         inputs = {f"dataset:{k}": v.fingerprint for k, v in self.splits.items()}
         save_checkpoint(path, net, self.labels, self.cfg.preprocess, self.cfg.crop.to_dict(), inputs=inputs,
                         extra={"method": self.method_name, "selector": self.t.selector, "epoch": epoch,
-                               "adabn": bool(self.t.adabn), "seed": self.t.seed})
+                               "adabn": bool(self.t.adabn), "ema": float(self.t.ema), "seed": self.t.seed})
 
     # -- the run -----------------------------------------------------------------------------------
     def fit(self, resume: bool = False, stop_after: Optional[int] = None) -> Optional[Dict[str, Any]]:
@@ -235,7 +254,8 @@ class Trainer:
                                extra={"train_cpu_seconds": time.process_time() - c0,
                                       "backbone": self.cfg.model.backbone, "seed": seed, "epochs": self.t.epochs,
                                       "steps_per_epoch": self.steps, "config": self.cfg.name,
-                                      "adabn": bool(self.t.adabn), "world_size": self.ctx.world_size,
+                                      "adabn": bool(self.t.adabn), "ema": float(self.t.ema),
+                                      "world_size": self.ctx.world_size,
                                       "datasets": {k: len(v) for k, v in self.splits.items()}})
         # Strict JSON (NaN → null, e.g. a discriminator accuracy for a method without one): jq/JS/Go read it.
         atomic_write(self.out / "summary.json", json.dumps(finite(summary), indent=2, allow_nan=False))
