@@ -11,6 +11,9 @@ from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
+from fer_edge.evaluation.metrics import confusion_matrix
+from fer_edge.evaluation.metrics import macro_f1 as _macro_f1_cm
+
 SELECTORS = ("im", "snd", "dev", "source_val", "last")
 EPS = 1e-12
 
@@ -125,16 +128,12 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
-    """Unweighted mean of per-class F1 over the classes present in ``y_true`` or ``y_pred``."""
-    f1s: List[float] = []
-    for k in range(num_classes):
-        tp = float(np.sum((y_pred == k) & (y_true == k)))
-        fp = float(np.sum((y_pred == k) & (y_true != k)))
-        fn = float(np.sum((y_pred != k) & (y_true == k)))
-        if tp + fp + fn == 0:
-            continue
-        f1s.append(2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(f1s)) if f1s else float("nan")
+    """Macro-F1 over the classes present in ``y_true`` or ``y_pred``: the evaluation stage's definition
+    (``fer_edge.evaluation.metrics``), so training logs and ``fer-edge eval`` report the same number."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if not len(y_true):
+        return float("nan")
+    return _macro_f1_cm(confusion_matrix(y_true, y_pred, num_classes))
 
 
 def label_free_scores(target_probs: np.ndarray, source_val_losses: np.ndarray, source_val_feats: np.ndarray,
