@@ -18,14 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from fer_edge.config import load_config
 from fer_edge.runtime.atomic import atomic_write
+from fer_edge.runtime.errors import ConfigError
 from fer_edge.train.config import METHOD_NAMES
 
 ROLES = ("source", "source_test", "target", "target_val", "target_test")
@@ -48,21 +50,42 @@ def _cpu(runs: List[dict]) -> str:
     return f"{statistics.mean(vals) / 60:.1f}" if vals else "—"
 
 
-def parse_variants(specs: List[str]) -> Dict[str, Tuple[str, List[str]]]:
-    """``["NAME=METHOD k=v ..."]`` → ``{NAME: (METHOD, [k=v, ...])}``; a clear error for a bad spec."""
+def parse_variants(specs: List[str], config: str = "default",
+                   overrides: Sequence[str] = ()) -> Dict[str, Tuple[str, List[str]]]:
+    """``["NAME=METHOD k=v ..."]`` → ``{NAME: (METHOD, [k=v, ...])}``, checked before anything trains.
+
+    Variants change training only (``train.*``, ``model.*``): every row of one table must be measured
+    on the same data, which is loaded once. Each variant's full config is loaded here, so a typo in a
+    key fails now rather than after an hour of other methods.
+    """
     out: Dict[str, Tuple[str, List[str]]] = {}
+    form = (f"expected 'NAME=METHOD k=v ...' with METHOD one of {', '.join(METHOD_NAMES)}, NAME a new row name "
+            "of letters, digits, _ or -, and keys under train. or model.")
     for spec in specs:
-        head, *extra = spec.split()
+        head, *extra = spec.split() or [""]
         name, sep, method = head.partition("=")
-        if not sep or method not in METHOD_NAMES or not name or name in METHOD_NAMES:
-            raise SystemExit(f"--variant {spec!r}: expected 'NAME=METHOD k=v ...' with METHOD one of "
-                             f"{', '.join(METHOD_NAMES)} and NAME a new row name")
+        if (not sep or method not in METHOD_NAMES or not re.fullmatch(r"[A-Za-z0-9_-]+", name)
+                or name in METHOD_NAMES or name in out):
+            raise SystemExit(f"--variant {spec!r}: {form}")
+        bad = [kv for kv in extra if not kv.startswith(("train.", "model."))]
+        if bad:
+            raise SystemExit(f"--variant {spec!r}: {bad[0]!r} is not a training setting; {form}")
+        try:
+            load_config(config, list(overrides) + extra)
+        except ConfigError as exc:
+            raise SystemExit(f"--variant {spec!r}: {exc}") from None
         out[name] = (method, extra)
     return out
 
 
 # Two-sided 95 % Student-t quantiles by degrees of freedom (a normal 1.96 beyond the table).
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
+
+
+def _t975(df: int) -> float:
+    """The quantile for ``df``, rounded down to the nearest tabulated df (a slightly wider interval)."""
+    return _T975[max(k for k in _T975 if k <= df)] if df <= 30 else 1.96
 
 
 def paired_delta(runs: List[dict], base: List[dict]) -> str:
@@ -75,7 +98,7 @@ def paired_delta(runs: List[dict], base: List[dict]) -> str:
     d = [100 * (r["target_test_accuracy"] - base_by_seed[r.get("seed")]) for r in runs if r.get("seed") in base_by_seed]
     if len(d) < 2:
         return "—"
-    half = _T975.get(len(d) - 1, 1.96) * statistics.stdev(d) / len(d) ** 0.5
+    half = _t975(len(d) - 1) * statistics.stdev(d) / len(d) ** 0.5
     m = statistics.mean(d)
     return f"{m:+.1f} [{m - half:+.1f}, {m + half:+.1f}]"
 
@@ -156,7 +179,7 @@ def main(argv=None) -> int:
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    variants = parse_variants(args.variant)
+    variants = parse_variants(args.variant, args.config, overrides)
     if args.part is None:
         methods += [v for v in variants if v not in methods]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

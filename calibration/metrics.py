@@ -33,7 +33,9 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Macro-F1 in percent, the evaluation stage's definition (classes in the truth or the predictions)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_true, y_pred = np.asarray(y_true).astype(np.int64), np.asarray(y_pred).astype(np.int64)
+    known = y_true >= 0  # -1: an image without a label counts for neither side
+    y_true, y_pred = y_true[known], y_pred[known]
     if not len(y_true):
         return float("nan")
     k = int(max(y_true.max(), y_pred.max())) + 1

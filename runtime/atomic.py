@@ -7,8 +7,10 @@ destination are on the same filesystem, which is why the temp file sits next to 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +46,7 @@ def sweep_stale_temps(path: PathLike, max_age: float = STALE_TEMP_SECONDS) -> in
     if not target.parent.is_dir():
         return 0
     removed, now = 0, time.time()
-    for tmp in target.parent.glob(f".{target.name}.*.tmp{target.suffix}"):
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp{glob.escape(target.suffix)}"):
         with contextlib.suppress(OSError):
             if now - tmp.stat().st_mtime > max_age:
                 tmp.unlink()
@@ -54,7 +56,7 @@ def sweep_stale_temps(path: PathLike, max_age: float = STALE_TEMP_SECONDS) -> in
 
 def _pid_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # POSIX only: signal 0 tests for existence (on Windows it would terminate)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):  # exists but not ours, or cannot tell: leave it alone
@@ -62,19 +64,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def partial_dir(out_dir: PathLike) -> Path:
-    """A fresh hidden ``.<name>.partial-<pid>`` sibling of ``out_dir`` for a folder written then renamed.
+def _host() -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname()) or "host"
 
-    Earlier ``partial`` folders of processes that no longer run (killed mid-write) are removed first;
-    a live process's folder (another rank writing the same cache) is left alone.
+
+def partial_dir(out_dir: PathLike) -> Path:
+    """A fresh hidden ``.<name>.partial-<host>-<pid>`` sibling of ``out_dir`` for a folder written then renamed.
+
+    Earlier ``partial`` folders that this host's dead processes left (killed mid-write) are removed
+    first. A live process's folder (another rank writing the same cache) is left alone, and so is any
+    folder of another host (a shared filesystem: its pids mean nothing here) or, on Windows, any other
+    folder at all (no safe liveness test there).
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
-            shutil.rmtree(old, ignore_errors=True)
-    return out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    mine = f".{out_dir.name}.partial-{_host()}-"
+    if os.name == "posix":
+        for old in out_dir.parent.glob(glob.escape(mine) + "*"):
+            pid = old.name[len(mine):]
+            if pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
+                shutil.rmtree(old, ignore_errors=True)
+    return out_dir.parent / f"{mine}{os.getpid()}"
 
 
 @contextlib.contextmanager

@@ -23,11 +23,12 @@ def test_variant_spec_parses_name_method_and_overrides(bench):
     assert bench.parse_variants([]) == {}
 
 
-@pytest.mark.parametrize("spec", ["dann", "x=notamethod", "=dann", "dann=cal train.cal.cal_weight=1"])
+@pytest.mark.parametrize("spec", ["dann", "x=notamethod", "=dann", "dann=cal train.cal.cal_weight=1", "",
+                                  "a,b=dann", "../x=dann", "x=dann data.synth.seed=1", "x=dann train.dann.lamda_max=1"])
 def test_bad_variant_spec_is_refused_with_the_expected_form(bench, spec):
     with pytest.raises(SystemExit) as exc:
         bench.parse_variants([spec])
-    assert "NAME=METHOD" in str(exc.value)
+    assert "NAME=METHOD" in str(exc.value) or "lamda_max" in str(exc.value)
 
 
 def _run(acc, seed=0):
@@ -52,3 +53,4 @@ def test_paired_delta_interval_by_seed(bench):
     # seeds are matched by value, not by position
     assert bench.paired_delta([_run(0.58, 2), _run(0.40, 0), _run(0.52, 1)], base) == "+10.0 [+5.0, +15.0]"
     assert bench.paired_delta([_run(0.4, 7)], base) == "—"
+    assert bench._t975(11) == bench._T975[10] and bench._t975(40) == 1.96

@@ -83,13 +83,13 @@ def test_config_bad_choice_lists_allowed():
     ("train.seed=-1", "train.seed"), ("data.synth.seed=-3", "data.synth.seed"), ("train.epochs=0", "train.epochs"),
     ("train.lr=0", "train.lr"), ("train.batch_size=1", "train.batch_size"),
     ("train.dann.pseudo_threshold=1.5", "train.dann.pseudo_threshold"), ("train.cal.warmup=-0.1", "train.cal.warmup"),
-    ("data.synth.counts={source: -5}", "data.synth.counts.source")])
+    ("data.synth.counts={source: -5}", "data.synth.counts.source"), ("train.ema=.nan", "train.ema")])
 def test_config_out_of_range_numbers_name_the_key_and_the_range(override, key):
     # a negative seed used to surface as a numpy SeedSequence traceback from inside data generation
     with pytest.raises(ConfigError) as exc:
         load_config("ci", [override])
     msg = str(exc.value)
-    assert msg.startswith(key) and ("range" in msg or "≥ 0" in msg)
+    assert msg.startswith(key) and ("range" in msg or "≥ 0" in msg or "finite" in msg)
 
 
 def test_config_refuses_python_object_tag(tmp_path: Path):
@@ -223,14 +223,18 @@ def test_orphaned_temp_files_of_a_killed_writer_are_swept_fresh_ones_kept(tmp_pa
 
 def test_partial_dir_removes_dead_writers_folders_only(tmp_path: Path):
     import os
-    out = tmp_path / "cabin-nir-target"
-    dead = tmp_path / f".{out.name}.partial-999999999"   # no such pid
-    alive = tmp_path / f".{out.name}.partial-1"          # pid 1 always runs
-    dead.mkdir()
-    alive.mkdir()
+    import socket
+    out = tmp_path / "cabin-nir-target[1]"  # glob characters in the name must not widen the match
     tmp = partial_dir(out)
-    assert tmp.name == f".{out.name}.partial-{os.getpid()}" and not tmp.exists()
-    assert not dead.exists() and alive.exists()
+    prefix = tmp.name[: -len(str(os.getpid()))]
+    assert tmp.name.startswith(f".{out.name}.partial-") and tmp.name.endswith(f"-{os.getpid()}") and not tmp.exists()
+    dead = tmp_path / f"{prefix}999999999"          # this host, no such pid
+    alive = tmp_path / f"{prefix}1"                 # this host, pid 1 always runs
+    elsewhere = tmp_path / f".{out.name}.partial-not-{socket.gethostname()}x-999999999"  # another host's rank
+    for d in (dead, alive, elsewhere):
+        d.mkdir()
+    partial_dir(out)
+    assert not dead.exists() and alive.exists() and elsewhere.exists()
 
 
 def test_manifest_verify_refuses_changed_file(tmp_path: Path):

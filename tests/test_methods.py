@@ -264,11 +264,12 @@ def test_pseudo_label_loss_is_masked_cross_entropy_over_the_whole_batch():
     assert float(pseudo_label_loss(logits, probs, 0.0)) == pytest.approx(float(ce.mean()), abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["dann", "cal", "pose_adv", "disentangle"])
-def test_self_training_term_uses_the_clean_view_ramps_in_and_leaves_bn_stats(name):
+@pytest.mark.parametrize("name,bn_stats", [("dann", "source"), ("cal", "target"), ("pose_adv", "both"),
+                                           ("disentangle", "source")])
+def test_self_training_term_uses_the_clean_view_ramps_in_and_leaves_bn_stats(name, bn_stats):
     torch.manual_seed(0)
     cfg = load_config("ci", [f"train.{name}.self_training=1.0", f"train.{name}.pseudo_threshold=0.0",
-                             "train.bn_stats=source"])
+                             f"train.bn_stats={bn_stats}"])
     net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
     method = build_method(name, cfg.train, net, LABELS, num_identities=3)
     method.train()

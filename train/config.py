@@ -4,6 +4,7 @@ Standard library only, so that loading a config never imports torch.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Optional, Tuple
 
@@ -19,6 +20,8 @@ def _at_least(obj: object, name: str, low: float, high: Optional[float] = None, 
     v = getattr(obj, name)
     if v is None:
         return
+    if not math.isfinite(v):  # NaN compares False with everything and would pass any range test
+        raise ConfigError(f"{name}: {v!r} is not a finite number")
     bad = (v <= low if strict else v < low) or (high is not None and v > high)
     if bad:
         rng = f"{'>' if strict else '≥'} {low:g}" + (f" and ≤ {high:g}" if high is not None else "")

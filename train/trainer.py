@@ -125,7 +125,7 @@ class Trainer:
                 "method": self.method.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(),
                 "own_optimizers": {k: o.state_dict() for k, o in self.method.own_optimizers().items()},
-                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "ema": self.ema.state_dict() if self.ema is not None else None, "ema_decay": float(self.t.ema),
                 "rng": rng_state(), "history": self.history}
 
     def restore(self) -> None:
@@ -139,10 +139,10 @@ class Trainer:
         self.sched.load_state_dict(st["scheduler"])
         for k, o in self.method.own_optimizers().items():
             o.load_state_dict(st["own_optimizers"][k])
-        if (self.ema is None) != (st.get("ema") is None):
-            raise ConfigError(f"{self.out / STATE_NAME}: saved with train.ema {'on' if st.get('ema') else 'off'}, "
-                              f"this run has it {'on' if self.ema is not None else 'off'}; resume with the same "
-                              "config or use a new --out")
+        saved_decay = float(st.get("ema_decay", 0.0)) if st.get("ema") is not None else 0.0
+        if saved_decay != float(self.t.ema):
+            raise ConfigError(f"{self.out / STATE_NAME}: saved with train.ema={saved_decay:g}, this run has "
+                              f"train.ema={float(self.t.ema):g}; resume with the same config or use a new --out")
         if self.ema is not None:
             self.ema.load_state_dict(st["ema"])
         set_rng_state(st["rng"])

@@ -140,17 +140,20 @@ class Method(nn.Module):
         Why: an adversary only matches feature *distributions*; it never tells the classifier which side
         of its boundary a target face belongs on. Pseudo-labels do — from the classifier's own confident
         target predictions, no target labels — and the augmented-vs-clean pairing makes the label a
-        consistency target rather than the prediction re-confirming itself. The pseudo-label pass runs
-        without gradient, with BatchNorm running statistics untouched (``features(.., "target")``).
+        consistency target rather than the prediction re-confirming itself (without ``train.augment`` the
+        two views are the same batch: plain self-training). The pseudo-label pass runs without gradient
+        and leaves the BatchNorm running statistics untouched whatever ``train.bn_stats`` says.
         """
         c = getattr(self, "mcfg", None)
         weight = float(getattr(c, "self_training", 0.0) or 0.0)
         if weight <= 0:
             return logits_t.new_zeros(())
-        with torch.no_grad():
-            x = batch.xt_clean if batch.xt_clean is not None else batch.xt
-            probs = F.softmax(self.net.classify(self.features(x, "target")), dim=1)
         ramp = grl_lambda(batch.p, 1.0, float(c.warmup))
+        if ramp <= 0:  # warm-up: no term, and no pseudo-label pass to pay for
+            return logits_t.new_zeros(())
+        x = batch.xt_clean if batch.xt_clean is not None else batch.xt
+        with torch.no_grad(), running_stats_frozen(self.net, True):
+            probs = F.softmax(self.net.classify(self.net.features(x)), dim=1)
         st = pseudo_label_loss(logits_t, probs, float(c.pseudo_threshold))
         logs["self_train"] = float(st.detach())
         logs["pseudo_frac"] = float((probs.max(1).values >= float(c.pseudo_threshold)).float().mean())

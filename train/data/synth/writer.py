@@ -1,6 +1,6 @@
 """``generate``: write a synthetic dataset folder (crops, scenes or video) in parallel, atomically.
 
-Everything is written into a hidden ``.<name>.partial-<pid>`` folder next to the target and renamed
+Everything is written into a hidden ``.<name>.partial-<host>-<pid>`` folder next to the target and renamed
 into place at the end, so an interrupted run never leaves a folder that looks finished. Files inside
 the partial folder are written plainly (an fsync per PNG would cost more than rendering it); the
 folder rename is the commit point.
