@@ -83,7 +83,8 @@ def test_config_bad_choice_lists_allowed():
     ("train.seed=-1", "train.seed"), ("data.synth.seed=-3", "data.synth.seed"), ("train.epochs=0", "train.epochs"),
     ("train.lr=0", "train.lr"), ("train.batch_size=1", "train.batch_size"),
     ("train.dann.pseudo_threshold=1.5", "train.dann.pseudo_threshold"), ("train.cal.warmup=-0.1", "train.cal.warmup"),
-    ("data.synth.counts={source: -5}", "data.synth.counts.source"), ("train.ema=.nan", "train.ema")])
+    ("data.synth.counts={source: -5}", "data.synth.counts.source"), ("train.ema=.nan", "train.ema"),
+    ("train.augment.shift=-0.1", "train.augment.shift")])
 def test_config_out_of_range_numbers_name_the_key_and_the_range(override, key):
     # a negative seed used to surface as a numpy SeedSequence traceback from inside data generation
     with pytest.raises(ConfigError) as exc:

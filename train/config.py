@@ -182,6 +182,11 @@ class AugmentConfig:
     brightness: float = 0.0
     contrast: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in ("shift", "scale", "brightness", "contrast"):
+            _at_least(self, name, 0.0, 1.0)
+        _at_least(self, "rotate", 0.0, 180.0)
+
     def active(self) -> bool:
         return bool(self.flip or self.shift or self.scale or self.rotate or self.brightness or self.contrast)
 
