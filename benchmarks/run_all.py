@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -36,11 +37,12 @@ from fer_edge.runtime.atomic import atomic_write
 ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
 ORDER = ("pipeline",
-         "data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "calibration", "int8", "runtime",
-         "runtime_accuracy", "eval")
+         "data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "train-dev", "calibration", "int8",
+         "runtime", "runtime_accuracy", "eval")
 TITLES = {"pipeline": "The main job (make demo)",
           "data": "Synthetic world and the domain gap", "domain_gap": "Synthetic world and the domain gap",
           "train": "Adaptation methods", "train_methods": "Adaptation methods",
+          "train-dev": "Adaptation methods on the dev world (where settings are chosen)",
           "footage": "Faces from camera footage: recall and FPS", "faces_fps": "Faces from camera footage",
           "calibration": "INT8 calibration", "int8": "INT8 calibration", "runtime": "Runtime FPS and soak",
           "runtime_accuracy": "Runtime accuracy on video",
@@ -148,7 +150,9 @@ def _body(doc: Path) -> str:
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
     # demote headings one level so the sections nest under BENCHMARKS.md's own
-    return "\n".join("#" + ln if ln.startswith("#") else ln for ln in lines).strip() + "\n"
+    text = "\n".join("#" + ln if ln.startswith("#") else ln for ln in lines).strip() + "\n"
+    # links between write-ups are relative to docs/; BENCHMARKS.md sits one level up
+    return re.sub(r"\]\((?!https?:|#|/|\.\./)([^)]+\.md(?:#[^)]*)?)\)", lambda m: f"](docs/{m.group(1)})", text)
 
 
 def assemble(plan: Plan, out: Path) -> str:

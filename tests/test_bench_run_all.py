@@ -30,7 +30,9 @@ def checkout(tmp_path):
         "from pathlib import Path\n"
         "Path('docs/bench-data.md').write_text('# Domain gap\\n\\nsource-only drop: 21.0 points\\n')\n")
     (tmp_path / "benchmarks" / "broken.py").write_text("raise SystemExit(3)\n")
-    (tmp_path / "docs" / "bench-eval.md").write_text("# Speed\n\nINT8 is 4.0x eager (`fer-edge bench ...`)\n")
+    (tmp_path / "docs" / "bench-eval.md").write_text(
+        "# Speed\n\nINT8 is 4.0x eager (`fer-edge bench ...`); see [the data](bench-data.md), "
+        "[eval](eval.md#fer-edge-bench) and [the web](https://example.org/x.md)\n")
     return tmp_path
 
 
@@ -49,6 +51,9 @@ def test_only_runs_the_named_step_and_assembles_everything(run_all, checkout):
     assert "`fer-edge bench --model runs/default/export/model.onnx" in text
     assert text.index("source-only drop") < text.index("INT8 is 4.0x")   # preferred order: data before eval
     assert "not run (kept the existing write-up)" in text
+    # links between write-ups are relative to docs/; in BENCHMARKS.md (one level up) they point into docs/
+    assert "[the data](docs/bench-data.md)" in text and "[eval](docs/eval.md#fer-edge-bench)" in text
+    assert "[the web](https://example.org/x.md)" in text
 
 
 def test_a_failing_step_is_reported_and_sets_the_exit_code(run_all, checkout):
