@@ -105,7 +105,7 @@ class Trainer:
                                    num_identities(self.splits)).to(self.device)
         self.method.grad_sync = make_grad_sync(self.ctx)
         broadcast_module(self.method, self.ctx)
-        self.ema = _make_ema(self.net, self.t.ema)
+        self.ema = _make_ema(self.method.inference_module(), self.t.ema)
         self.opt = _make_optimizer(self.t, self.method)
         self.steps = self.t.steps_per_epoch or max(1, len(self.sup) // (self.t.batch_size * self.ctx.world_size))
         self.total = self.steps * self.t.epochs
@@ -182,7 +182,7 @@ class Trainer:
             self.sched.step()
             broadcast_buffers(self.method, self.ctx)
             if self.ema is not None:
-                self.ema.update_parameters(self.net)
+                self.ema.update_parameters(self.method.inference_module())
             step_logs.update(mlogs)
             step_logs["total"] = float(total.detach())
             logs.append(step_logs)

@@ -134,6 +134,11 @@ class Method(nn.Module):
         logs["im"] = float(im.detach())
         return weight * im
 
+    def target_companion_terms(self, batch: Batch, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
+        """The optional label-free target terms every adversarial method adds to its loss: IM and
+        self-training, weighted by its own ``train.<method>`` section (``self.mcfg``)."""
+        return self.im_term(logits_t, self.mcfg.im_weight, logs) + self.self_training_term(batch, logits_t, logs)
+
     def self_training_term(self, batch: Batch, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
         """``w · ramp(p) · FixMatch(logits_t | clean target view)`` from ``train.<method>.self_training``.
 

@@ -109,5 +109,5 @@ class ContrastiveAdversarial(Method):
             gen = ((z[~strong] - mu_strong) ** 2).sum(1).mean()
             logs["gen"] = float(gen.detach())
             total = total + c.cal_weight * ramp * gen
-        total = total + self.im_term(lt, c.im_weight, logs) + self.self_training_term(batch, lt, logs)
+        total = total + self.target_companion_terms(batch, lt, logs)
         return total, logs

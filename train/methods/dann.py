@@ -67,5 +67,5 @@ class DANN(Method):
                       "lambda": lam, "src_acc": _acc(ls, batch.ys)}
         if sw is not None:
             logs["iw_max"] = float(sw.max())
-        total = ce + adv + self.im_term(lt, self.mcfg.im_weight, logs) + self.self_training_term(batch, lt, logs)
+        total = ce + adv + self.target_companion_terms(batch, lt, logs)
         return total, logs

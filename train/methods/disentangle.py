@@ -92,5 +92,5 @@ class Disentangle(Method):
             rec = F.mse_loss(self.decoder(torch.cat([es, i_s], 1)), target)
             logs["recon"] = float(rec.detach())
             total = total + c.recon_weight * rec
-        total = total + self.im_term(lt, c.im_weight, logs) + self.self_training_term(batch, lt, logs)
+        total = total + self.target_companion_terms(batch, lt, logs)
         return total, logs

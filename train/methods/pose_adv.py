@@ -120,7 +120,7 @@ class PoseAdversarial(Method):
             total = total + c.recon_weight * rec
         if bins_t is not None:
             logs["pose_acc_t"] = _masked_acc(self.pose_head(pt), bins_t)
-        total = total + self.im_term(lt, c.im_weight, logs) + self.self_training_term(batch, lt, logs)
+        total = total + self.target_companion_terms(batch, lt, logs)
         return total, logs
 
     def _recon(self, e: torch.Tensor, p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
