@@ -15,7 +15,7 @@ from fer_edge.runtime.errors import DataError
 from fer_edge.train.checkpoint import load_checkpoint
 from fer_edge.train.sampling import BatchStream
 from fer_edge.train.state import load_state
-from fer_edge.train.trainer import train
+from fer_edge.train.trainer import Trainer, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train_fixtures import make_dataset, make_datasets  # noqa: E402
@@ -83,6 +83,30 @@ def test_ema_weights_are_what_is_selected_and_exported(datasets, tmp_path):
     assert not torch.equal(exported[key], raw["net." + key])  # the average, not the last step
     with pytest.raises(Exception, match="train.ema"):  # resuming with EMA switched off is refused
         train(load_config("ci", FAST + ["train.epochs=1"]), datasets, tmp_path, method="dann", resume=True)
+
+
+def test_channels_last_changes_speed_not_the_model(datasets, tmp_path):
+    """NHWC weights are a CPU speed-up only: same steps, same weights up to float rounding, and the
+    checkpoint loads into an ordinary (contiguous) model for export."""
+    base = ["train.epochs=1", "train.steps_per_epoch=3", "train.batch_size=16", "train.feature_samples=8"]
+    probe = Trainer(load_config("ci", base), datasets, tmp_path / "probe", "dann")
+    conv = next(m for m in probe.net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1
+                and m.kernel_size == (3, 3) and m.groups == 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    nets = {}
+    for cl in (True, False):
+        cfg = load_config("ci", base + [f"train.channels_last={str(cl).lower()}"])
+        train(cfg, datasets, tmp_path / str(cl), method="dann")
+        nets[cl], _ = load_checkpoint(tmp_path / str(cl) / "best.pt")
+    a, b = nets[True].state_dict(), nets[False].state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-4, rtol=1e-3), k
+        assert a[k].is_contiguous(), k
+    x = torch.rand(4, *[int(v) for v in (cfg.preprocess.channels, cfg.preprocess.size, cfg.preprocess.size)])
+    nets[True].eval(), nets[False].eval()
+    with torch.no_grad():
+        assert torch.allclose(nets[True](x)[0], nets[False](x)[0], atol=1e-4)
 
 
 def test_oracle_needs_labelled_target(tmp_path):

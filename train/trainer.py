@@ -103,6 +103,8 @@ class Trainer:
         self.net = build_model(cfg, len(self.labels))
         self.method = build_method(self.method_name, self.t, self.net, self.labels,
                                    num_identities(self.splits)).to(self.device)
+        if self.t.channels_last:
+            self.method.to(memory_format=torch.channels_last)
         self.method.grad_sync = make_grad_sync(self.ctx)
         broadcast_module(self.method, self.ctx)
         self.ema = _make_ema(self.method.inference_module(), self.t.ema)
