@@ -14,7 +14,8 @@ from fer_edge.train.methods.cal import contrastive_groups_loss, strong_mask
 from fer_edge.train.methods.disentangle import frozen_call
 from fer_edge.train.methods.domain_adversary import DomainAdversary
 from fer_edge.train.methods.gradient_reversal import GradientReversal
-from fer_edge.train.methods.losses import entropy, information_maximization, pseudo_label_loss, uniform_confusion
+from fer_edge.train.methods.losses import (entropy, information_maximization, minimum_class_confusion,
+                                          pseudo_label_loss, uniform_confusion)
 from fer_edge.train.methods.pose_adv import yaw_bins
 from fer_edge.train.models import FerNet, ModelSpec
 
@@ -54,6 +55,30 @@ def test_information_maximization_matches_reference():
     collapsed[:, 0] = 10
     assert information_maximization(diverse) < information_maximization(collapsed)
     assert float(entropy(torch.tensor([[0.5, 0.5]]))) == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_minimum_class_confusion_matches_reference_and_punishes_shared_faces():
+    logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    t = 2.5
+    p = [[math.exp(float(v) / t) for v in row] for row in logits]
+    p = [[v / sum(row) for v in row] for row in p]
+    h = [-sum(v * math.log(v) for v in row) for row in p]
+    w = [1 + math.exp(-x) for x in h]
+    w = [8 * x / sum(w) for x in w]
+    c = [[sum(w[i] * p[i][a] * p[i][b] for i in range(8)) for b in range(3)] for a in range(3)]
+    c = [[c[a][b] / sum(c[b]) for b in range(3)] for a in range(3)]
+    ref = (sum(map(sum, c)) - sum(c[k][k] for k in range(3))) / 3
+    assert float(minimum_class_confusion(logits, t)) == pytest.approx(ref, abs=1e-5)
+    # faces split 50/50 between two classes confuse them; the same faces decided one way each do not
+    decided = torch.tensor([[8.0, 0, 0], [0, 8.0, 0], [0, 0, 8.0], [8.0, 0, 0]])
+    shared = torch.tensor([[4.0, 4.0, 0], [4.0, 4.0, 0], [0, 0, 8.0], [4.0, 4.0, 0]])
+    assert minimum_class_confusion(shared) > 2 * minimum_class_confusion(decided)
+    # a mostly-one-class batch (a neutral cabin), decided confidently: MCC's cost vanishes, IM's
+    # diversity term still charges the skew as much as it did at lower confidence
+    sure = torch.eye(3) * 20
+    balanced, skewed = sure[[0, 1, 2, 0, 1, 2, 0, 1]], sure[[0, 0, 0, 0, 0, 0, 1, 2]]
+    assert float(minimum_class_confusion(skewed)) < 0.01
+    assert float(information_maximization(skewed) - information_maximization(balanced)) > 0.3
 
 
 def test_uniform_confusion_minimal_at_uniform():
@@ -121,7 +146,8 @@ def _batch(n: int = 6, size: int = 32) -> Batch:
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_loss_backpropagates_finite(name):
     torch.manual_seed(0)
-    cfg = load_config("ci", ["train.disentangle.recon_weight=0.5", "train.dann.im_weight=0.1"])
+    cfg = load_config("ci", ["train.disentangle.recon_weight=0.5", "train.dann.im_weight=0.1",
+                             "train.cal.mcc_weight=0.5"])
     net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
     method = build_method(name, cfg.train, net, LABELS, num_identities=3)
     method.train()

@@ -81,7 +81,8 @@ class AdversaryConfig:
 
     ``lambda_max`` scales the Ganin schedule ``2/(1+exp(-10p))-1``; ``warmup`` is the fraction of
     training during which λ stays 0 (the classifier learns the source first). ``im_weight`` adds the
-    information-maximisation companion loss on target predictions (entropy min + diversity).
+    information-maximisation companion loss on target predictions (entropy min + diversity);
+    ``mcc_weight`` the minimum-class-confusion loss (``mcc_temperature``, 2.5 as the paper).
     ``self_training`` weighs FixMatch-style pseudo-labelling of the target (``base.self_training_term``):
     the clean target face's confident prediction (max-softmax ≥ ``pseudo_threshold``) is the label of its
     augmented copy; it ramps in after the same warm-up as λ.
@@ -92,12 +93,15 @@ class AdversaryConfig:
     hidden: int = 256
     dropout: float = 0.5
     im_weight: float = 0.0
+    mcc_weight: float = 0.0
+    mcc_temperature: float = 2.5
     self_training: float = 0.0
     pseudo_threshold: float = 0.9
 
     def __post_init__(self) -> None:
-        for name in ("lambda_max", "im_weight", "self_training"):
+        for name in ("lambda_max", "im_weight", "mcc_weight", "self_training"):
             _at_least(self, name, 0.0)
+        _at_least(self, "mcc_temperature", 0.0, strict=True)
         _at_least(self, "warmup", 0.0, 1.0)
         _at_least(self, "dropout", 0.0, 1.0)
         _at_least(self, "pseudo_threshold", 0.0, 1.0)

@@ -23,7 +23,7 @@ from torch import nn
 from ..models import FerNet
 from .bn_stats import running_stats_frozen
 from .gradient_reversal import grl_lambda
-from .losses import information_maximization, pseudo_label_loss
+from .losses import information_maximization, minimum_class_confusion, pseudo_label_loss
 
 Logs = Dict[str, float]
 
@@ -134,10 +134,21 @@ class Method(nn.Module):
         logs["im"] = float(im.detach())
         return weight * im
 
+    def mcc_term(self, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
+        """``train.<method>.mcc_weight · MCC(logits_t)`` at ``mcc_temperature`` (off at weight 0)."""
+        c = self.mcfg
+        weight = float(getattr(c, "mcc_weight", 0.0) or 0.0)
+        if weight <= 0:
+            return logits_t.new_zeros(())
+        mcc = minimum_class_confusion(logits_t, float(c.mcc_temperature))
+        logs["mcc"] = float(mcc.detach())
+        return weight * mcc
+
     def target_companion_terms(self, batch: Batch, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
-        """The optional label-free target terms every adversarial method adds to its loss: IM and
+        """The optional label-free target terms every adversarial method adds to its loss: IM, MCC and
         self-training, weighted by its own ``train.<method>`` section (``self.mcfg``)."""
-        return self.im_term(logits_t, self.mcfg.im_weight, logs) + self.self_training_term(batch, logits_t, logs)
+        return (self.im_term(logits_t, self.mcfg.im_weight, logs) + self.mcc_term(logits_t, logs)
+                + self.self_training_term(batch, logits_t, logs))
 
     def self_training_term(self, batch: Batch, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
         """``w · ramp(p) · FixMatch(logits_t | clean target view)`` from ``train.<method>.self_training``.

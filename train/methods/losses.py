@@ -20,6 +20,27 @@ def information_maximization(logits: torch.Tensor) -> torch.Tensor:
     return entropy(p).mean() - entropy(p.mean(dim=0, keepdim=True)).squeeze(0)
 
 
+def minimum_class_confusion(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
+    """MCC loss (Jin et al., ECCV 2020): the off-diagonal mass of the batch's class-confusion matrix.
+
+    ``C = Pᵀ W P`` over temperature-softened target predictions ``P`` (``W``: certainty weights
+    ``1 + exp(-H)``, normalised to sum to the batch size), each column normalised by its class's
+    total, then ``(ΣC − tr C) / K``. Why it suits a target whose faces fall between two classes
+    (a neutral driver read as angry or sad): it penalises a face's probability being *shared*
+    between classes, pushing each prediction to one side. Unlike IM's diversity term, its cost for a
+    skewed class balance vanishes once the predictions are confident, so a target that is mostly
+    neutral is not pushed towards uniform class frequencies (tests/test_methods.py).
+    Same arithmetic as tllib's ``MinimumClassConfusionLoss``.
+    """
+    n, k = logits.shape
+    p = F.softmax(logits / temperature, dim=1)
+    w = 1.0 + torch.exp(-entropy(p).detach())
+    w = (n * w / w.sum()).unsqueeze(1)
+    conf = (p * w).t() @ p
+    conf = conf / conf.sum(dim=1)  # symmetric, so this normalises each column by its class total
+    return (conf.sum() - torch.trace(conf)) / k
+
+
 def uniform_confusion(logits: torch.Tensor) -> torch.Tensor:
     """Cross-entropy to the uniform distribution: minimal when an adversary cannot tell classes apart.
 
