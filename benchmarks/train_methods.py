@@ -130,6 +130,28 @@ def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
     return rows
 
 
+def recall_table(results: Dict[str, List[dict]], shares: Dict[str, float]) -> List[str]:
+    """Target-test recall per class of the selected checkpoints (mean over seeds): where a method gains
+    or loses. Runs older than the per-class summary key are left out of it."""
+    have = {m: [r["target_test_per_class_recall"] for r in runs if r.get("target_test_per_class_recall")]
+            for m, runs in results.items()}
+    labels = next((list(v[0]) for v in have.values() if v), [])
+    if not labels:
+        return []
+    rows = ["| method | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    if shares:
+        rows.append("| *share of target-test* | " + " | ".join(f"*{100 * shares.get(k, 0):.0f} %*" for k in labels)
+                    + " |")
+    for m, recs in have.items():
+        if recs:
+            cells = []
+            for k in labels:
+                vals = [r[k] for r in recs if r.get(k) is not None]
+                cells.append(f"{100 * statistics.mean(vals):.0f}" if vals else "—")
+            rows.append(f"| {m} ({len(recs)} seed{'s' if len(recs) > 1 else ''}) | " + " | ".join(cells) + " |")
+    return rows
+
+
 def run_parallel(args: argparse.Namespace, methods: List[str]) -> Dict[str, List[dict]]:
     """Round-robin the methods over ``--jobs`` worker processes (OMP_NUM_THREADS=1 each), merge results."""
     import os
@@ -216,6 +238,10 @@ def main(argv=None) -> int:
              "column is best-in-hindsight (uses target labels, shown only to expose the selection gap). "
              "Gap closed = (method − source_only) / (target_oracle − source_only).", ""]
     lines += table(results, t.selector)
+    counts = datasets["target_test"].class_counts() if "target_test" in datasets else {}
+    recall = recall_table(results, {k: v / sum(counts.values()) for k, v in counts.items()} if counts else {})
+    if recall:
+        lines += ["", "Target-test recall per class (%), selected checkpoints, mean over seeds:", ""] + recall
     lines += ["", "Per run (label-free scores of the selected checkpoint):", "",
               "| run | selected epoch | target acc | im | snd | dev | source_val | final disc acc |",
               "|---|---|---|---|---|---|---|---|"]

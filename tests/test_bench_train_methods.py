@@ -54,3 +54,15 @@ def test_paired_delta_interval_by_seed(bench):
     assert bench.paired_delta([_run(0.58, 2), _run(0.40, 0), _run(0.52, 1)], base) == "+10.0 [+5.0, +15.0]"
     assert bench.paired_delta([_run(0.4, 7)], base) == "—"
     assert bench._t975(11) == bench._T975[10] and bench._t975(40) == 1.96
+
+
+def test_recall_table_means_per_class_and_skips_old_runs(bench):
+    def run(neutral, anger):
+        return {"target_test_per_class_recall": {"neutral": neutral, "anger": anger}}
+
+    results = {"source_only": [run(0.1, 0.8), run(0.3, None)], "dann": [run(0.5, 0.6)], "old": [{}]}
+    rows = bench.recall_table(results, {"neutral": 0.34, "anger": 0.11})
+    assert rows[0] == "| method | neutral | anger |" and "*34 %*" in rows[2]
+    assert "| source_only (2 seeds) | 20 | 80 |" in rows  # an absent class (None) is left out of the mean
+    assert "| dann (1 seed) | 50 | 60 |" in rows and not any(r.startswith("| old") for r in rows)
+    assert bench.recall_table({"old": [{}]}, {}) == []

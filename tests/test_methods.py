@@ -14,8 +14,13 @@ from fer_edge.train.methods.cal import contrastive_groups_loss, strong_mask
 from fer_edge.train.methods.disentangle import frozen_call
 from fer_edge.train.methods.domain_adversary import DomainAdversary
 from fer_edge.train.methods.gradient_reversal import GradientReversal
-from fer_edge.train.methods.losses import (entropy, information_maximization, minimum_class_confusion,
-                                          pseudo_label_loss, uniform_confusion)
+from fer_edge.train.methods.losses import (
+    entropy,
+    information_maximization,
+    minimum_class_confusion,
+    pseudo_label_loss,
+    uniform_confusion,
+)
 from fer_edge.train.methods.pose_adv import yaw_bins
 from fer_edge.train.models import FerNet, ModelSpec
 

@@ -39,6 +39,10 @@ def test_summary_schema_files_and_manifest(datasets, tmp_path):
     assert set(on_disk["selector_scores"]) == {"im", "snd", "dev", "source_val"}
     assert 0.0 <= on_disk["target_test_accuracy"] <= 1.0
     assert on_disk["oracle_selected_target_accuracy"] >= on_disk["target_test_accuracy"]
+    recall = on_disk["target_test_per_class_recall"]
+    assert list(recall) == list(datasets["source"].labels)
+    seen = [v for v in recall.values() if v is not None]  # None: a class absent from target_test
+    assert seen and min(seen) - 1e-9 <= on_disk["target_test_accuracy"] <= max(seen) + 1e-9  # a weighted mean
     for name in ("best.pt", "best.pt.json", "checkpoints/epoch_001.pt", "checkpoints/epoch_002.pt",
                  "last.state.pt", "metrics.csv", "curves.png", "features.npz"):
         assert (tmp_path / name).is_file(), name
