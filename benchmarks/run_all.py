@@ -37,14 +37,17 @@ from fer_edge.runtime.atomic import atomic_write
 ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
 ORDER = ("pipeline",
-         "data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "train-dev", "train-dev-long",
-         "calibration", "int8",
+         "data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "train-nchw", "train-dev",
+         "train-dev-long", "train-dev16", "train-dev-mcc", "calibration", "int8",
          "runtime", "runtime_accuracy", "eval")
 TITLES = {"pipeline": "The main job (make demo)",
           "data": "Synthetic world and the domain gap", "domain_gap": "Synthetic world and the domain gap",
           "train": "Adaptation methods", "train_methods": "Adaptation methods",
           "train-dev": "Adaptation methods on the dev world (where settings are chosen)",
           "train-dev-long": "Adaptation methods on the dev world at 3× the steps (one seed)",
+          "train-dev16": "Adaptation methods on the dev world at 2× the steps (three seeds)",
+          "train-dev-mcc": "Dev world: the MCC companion loss and pitch-aware pose_adv",
+          "train-nchw": "Adaptation methods, the previous draw (NCHW weights)",
           "footage": "Faces from camera footage: recall and FPS", "faces_fps": "Faces from camera footage",
           "calibration": "INT8 calibration", "int8": "INT8 calibration", "runtime": "Runtime FPS and soak",
           "runtime_accuracy": "Runtime accuracy on video",

@@ -94,8 +94,11 @@ def paired_delta(runs: List[dict], base: List[dict]) -> str:
     Runs of the same seed share the data order and augmentation draws, so the per-seed difference is
     the fairer comparison than two independent means; an interval that contains 0 is no evidence of a gain.
     """
-    base_by_seed = {r.get("seed"): r["target_test_accuracy"] for r in base}
-    d = [100 * (r["target_test_accuracy"] - base_by_seed[r.get("seed")]) for r in runs if r.get("seed") in base_by_seed]
+    def key(r: dict) -> tuple:
+        return r.get("draw", 0), r.get("seed")  # a pooled draw's seed 0 is not this draw's seed 0
+
+    base_by_seed = {key(r): r["target_test_accuracy"] for r in base}
+    d = [100 * (r["target_test_accuracy"] - base_by_seed[key(r)]) for r in runs if key(r) in base_by_seed]
     if len(d) < 2:
         return "—"
     half = _t975(len(d) - 1) * statistics.stdev(d) / len(d) ** 0.5
@@ -108,7 +111,7 @@ def table(results: Dict[str, List[dict]], selector: str) -> List[str]:
         return statistics.mean(r[key] for r in results[m]) if results.get(m) else float("nan")
 
     src, orc = mean("source_only", "target_test_accuracy"), mean("target_oracle", "target_test_accuracy")
-    rows = [f"| method | seeds | target-test acc, {selector}-selected (%) | oracle-selected, hindsight (%) | "
+    rows = [f"| method | runs | target-test acc, {selector}-selected (%) | oracle-selected, hindsight (%) | "
             "target macro-F1 (%) | source-test acc (%) | gap closed | beats source-only? "
             "| Δ vs source-only, paired by seed [95 % CI] (pt) | wall min/run | CPU min/run |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -193,6 +196,9 @@ def main(argv=None) -> int:
                     help="keep finished runs (their summary.json) under --out instead of training them again")
     ap.add_argument("--variant", action="append", default=[], metavar='"NAME=METHOD k=v ..."',
                     help="an extra row: METHOD trained with these overrides (repeatable)")
+    ap.add_argument("--pool", action="append", default=[], metavar="RESULTS_JSON",
+                    help="add the runs of an earlier results.json as another draw of the same experiment "
+                         "(e.g. other float rounding); rows then count runs, pairs match on (draw, seed)")
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)  # internal: a worker of --jobs
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-train] %(message)s")
@@ -225,6 +231,10 @@ def main(argv=None) -> int:
     if args.part is not None:
         atomic_write(Path(args.out) / f"results-{args.part}.json", json.dumps(results))
         return 0
+    for k, path in enumerate(args.pool, 1):
+        pooled = json.loads(Path(path).read_text())
+        for m in results:
+            results[m] += [dict(r, draw=k) for r in pooled.get(m, [])]
     cmd = "python benchmarks/train_methods.py " + " ".join(sys.argv[1:] if argv is None else argv)
     t = cfg0.train
     lines = ["# Training benchmark: studio → cabin-nir (synthetic world)", "",
@@ -233,7 +243,8 @@ def main(argv=None) -> int:
              f"{cfg0.preprocess.colour}, {t.epochs} epochs × {t.steps_per_epoch or 'full'} steps, "
              f"batch {t.batch_size}, selector `{t.selector}`, seeds {seeds}.  ",
              f"Data: {', '.join(f'{r}={len(d)}' for r, d in datasets.items())}. "
-             f"Wall time {(time.time() - t0) / 60:.1f} min.",
+             f"Wall time {(time.time() - t0) / 60:.1f} min."
+             + "".join(f"  \nPooled as draw {k}: the runs of `{p}`." for k, p in enumerate(args.pool, 1)),
              "", "Target-test accuracy is of the checkpoint the label-free selector picked; the oracle-selected "
              "column is best-in-hindsight (uses target labels, shown only to expose the selection gap). "
              "Gap closed = (method − source_only) / (target_oracle − source_only).", ""]
@@ -246,9 +257,11 @@ def main(argv=None) -> int:
               "| run | selected epoch | target acc | im | snd | dev | source_val | final disc acc |",
               "|---|---|---|---|---|---|---|---|"]
     for m, runs in results.items():
-        for seed, r in zip(seeds, runs):
+        for r in runs:
             sc = r["selector_scores"]
-            lines.append(f"| {m} seed {seed} | {r['selected_epoch']} | {100 * r['target_test_accuracy']:.1f} | "
+            draw = f" (draw {r['draw']})" if r.get("draw") else ""
+            lines.append(f"| {m} seed {r.get('seed')}{draw} | {r['selected_epoch']} | "
+                         f"{100 * r['target_test_accuracy']:.1f} | "
                          f"{_num(sc.get('im'))} | {_num(sc.get('snd'))} | {_num(sc.get('dev'))} | "
                          f"{_num(sc.get('source_val'))} | "
                          f"{_num(r.get('final_disc_acc'))} |")

@@ -66,3 +66,10 @@ def test_recall_table_means_per_class_and_skips_old_runs(bench):
     assert "| source_only (2 seeds) | 20 | 80 |" in rows  # an absent class (None) is left out of the mean
     assert "| dann (1 seed) | 50 | 60 |" in rows and not any(r.startswith("| old") for r in rows)
     assert bench.recall_table({"old": [{}]}, {}) == []
+
+
+def test_pooled_draws_pair_on_draw_and_seed(bench):
+    base = [_run(0.30, 0), _run(0.40, 1), dict(_run(0.10, 0), draw=1), dict(_run(0.20, 1), draw=1)]
+    runs = [_run(0.35, 0), _run(0.45, 1), dict(_run(0.20, 0), draw=1), dict(_run(0.30, 1), draw=1)]
+    # +5, +5 in draw 0 and +10, +10 in draw 1: mean +7.5 (pairing by seed alone would mix the draws)
+    assert bench.paired_delta(runs, base).startswith("+7.5 [")
