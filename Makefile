@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/run_all.py
 
 bench-train: $(STAMP)
-	$(PYTHON) benchmarks/train_methods.py --seeds 0,1,2,3,4 --jobs 2 --variant "dann_l03=dann train.dann.lambda_max=0.3"
+	$(PYTHON) benchmarks/train_methods.py --seeds 0,1,2,3,4 --jobs 2
 
 bench-data: $(STAMP)
 	$(PYTHON) benchmarks/domain_gap.py

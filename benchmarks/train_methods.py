@@ -155,6 +155,23 @@ def recall_table(results: Dict[str, List[dict]], shares: Dict[str, float]) -> Li
     return rows
 
 
+def dominant_class_correlation(results: Dict[str, List[dict]], shares: Dict[str, float]) -> str:
+    """One line: how much of a run's target accuracy its recall of the target's most frequent class
+    explains (Pearson r over the non-oracle runs), or "" when it cannot be computed."""
+    if not shares:
+        return ""
+    top = max(shares, key=shares.get)
+    pairs = [(r["target_test_accuracy"], r["target_test_per_class_recall"].get(top))
+             for m, runs in results.items() if m != "target_oracle" for r in runs
+             if r.get("target_test_per_class_recall")]
+    pairs = [(a, b) for a, b in pairs if b is not None]
+    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
+        return ""
+    r = statistics.correlation([a for a, _ in pairs], [b for _, b in pairs])
+    return (f"Across the {len(pairs)} non-oracle runs, target-test accuracy vs recall of `{top}` (the most frequent "
+            f"target class, {100 * shares[top]:.0f} %): Pearson r = {r:.2f}.")
+
+
 def run_parallel(args: argparse.Namespace, methods: List[str]) -> Dict[str, List[dict]]:
     """Round-robin the methods over ``--jobs`` worker processes (OMP_NUM_THREADS=1 each), merge results."""
     import os
@@ -253,6 +270,9 @@ def main(argv=None) -> int:
     recall = recall_table(results, {k: v / sum(counts.values()) for k, v in counts.items()} if counts else {})
     if recall:
         lines += ["", "Target-test recall per class (%), selected checkpoints, mean over seeds:", ""] + recall
+        corr = dominant_class_correlation(results, {k: v / sum(counts.values()) for k, v in counts.items()})
+        if corr:
+            lines += ["", corr]
     lines += ["", "Per run (label-free scores of the selected checkpoint):", "",
               "| run | selected epoch | target acc | im | snd | dev | source_val | final disc acc |",
               "|---|---|---|---|---|---|---|---|"]

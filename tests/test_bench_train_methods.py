@@ -73,3 +73,14 @@ def test_pooled_draws_pair_on_draw_and_seed(bench):
     runs = [_run(0.35, 0), _run(0.45, 1), dict(_run(0.20, 0), draw=1), dict(_run(0.30, 1), draw=1)]
     # +5, +5 in draw 0 and +10, +10 in draw 1: mean +7.5 (pairing by seed alone would mix the draws)
     assert bench.paired_delta(runs, base).startswith("+7.5 [")
+
+
+def test_dominant_class_correlation_names_the_class_and_skips_the_oracle(bench):
+    def run(acc, neutral):
+        return {"target_test_accuracy": acc, "target_test_per_class_recall": {"neutral": neutral, "anger": 0.5}}
+
+    results = {"source_only": [run(0.2, 0.1), run(0.4, 0.5)], "dann": [run(0.3, 0.3)],
+               "target_oracle": [run(0.9, 0.0)]}  # would break the perfect line if counted
+    line = bench.dominant_class_correlation(results, {"neutral": 0.34, "anger": 0.11})
+    assert "3 non-oracle runs" in line and "`neutral`" in line and "r = 1.00" in line
+    assert bench.dominant_class_correlation(results, {}) == ""
