@@ -267,10 +267,11 @@ def main(argv=None) -> int:
              "Gap closed = (method − source_only) / (target_oracle − source_only).", ""]
     lines += table(results, t.selector)
     counts = datasets["target_test"].class_counts() if "target_test" in datasets else {}
-    recall = recall_table(results, {k: v / sum(counts.values()) for k, v in counts.items()} if counts else {})
+    shares = {k: v / sum(counts.values()) for k, v in counts.items()} if sum(counts.values()) else {}
+    recall = recall_table(results, shares)
     if recall:
         lines += ["", "Target-test recall per class (%), selected checkpoints, mean over seeds:", ""] + recall
-        corr = dominant_class_correlation(results, {k: v / sum(counts.values()) for k, v in counts.items()})
+        corr = dominant_class_correlation(results, shares)
         if corr:
             lines += ["", corr]
     lines += ["", "Per run (label-free scores of the selected checkpoint):", "",

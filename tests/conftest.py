@@ -37,3 +37,18 @@ def _faces_cache(tmp_path_factory):
     """Keep the shared footage cache (calibrate/eval --detect) out of the repo during tests."""
     os.environ["FER_EDGE_FACES_CACHE"] = str(tmp_path_factory.mktemp("faces-cache"))
     yield
+
+
+# ONNX models for the TensorRT build tests (fake TensorRT): an FP32 one and a symmetric Q/DQ INT8 one.
+@pytest.fixture
+def fp32(tmp_path):
+    from fakes.models import make_model
+
+    return make_model(tmp_path / "model.onnx")
+
+
+@pytest.fixture
+def qdq(tmp_path):
+    from fakes.models import make_model
+
+    return make_model(tmp_path / "model.int8.onnx", qdq=True)

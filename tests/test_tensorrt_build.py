@@ -30,14 +30,6 @@ GENS = ("8.6", "10", "11")
 SHAPES = ((1, 1, 16, 16), (8, 1, 16, 16), (32, 1, 16, 16))
 
 
-@pytest.fixture
-def fp32(tmp_path):
-    return make_model(tmp_path / "model.onnx")
-
-
-@pytest.fixture
-def qdq(tmp_path):
-    return make_model(tmp_path / "model.int8.onnx", qdq=True)
 
 
 # ---- capabilities --------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import logging
 
 import pytest
 from fakes.conftest_helpers import called, install_fakes
-from fakes.models import make_model
 from fakes.tensorrt_fake import make_tensorrt
 
 from fer_edge.runtime.errors import DataError, ManifestError, ModelError
@@ -16,14 +15,6 @@ from fer_edge.runtime.tensorrt import BuildOptions, build_engine, calibration_ca
 SHAPES = ((1, 1, 16, 16), (8, 1, 16, 16), (32, 1, 16, 16))
 
 
-@pytest.fixture
-def fp32(tmp_path):
-    return make_model(tmp_path / "model.onnx")
-
-
-@pytest.fixture
-def qdq(tmp_path):
-    return make_model(tmp_path / "model.int8.onnx", qdq=True)
 
 
 def write_cache(path, header):
