@@ -24,9 +24,9 @@ RECALL = "target_test_recall_"
 
 
 def epoch_record(epoch: int, train_logs: Mapping[str, float], net: FerNet, splits: Mapping[str, SplitTensors],
-                 device: torch.device, num_classes: int, labels: Sequence[str] = ()) -> Dict[str, float]:
-    """One epoch's row of ``metrics.csv``. With ``labels``, target-test recall per class too: a domain gap
-    is rarely spread evenly (the cabin's neutral drivers read as angry), and the report shows where a
+                 device: torch.device, labels: Sequence[str]) -> Dict[str, float]:
+    """One epoch's row of ``metrics.csv``, target-test recall per class (of ``labels``) included: a domain
+    gap is rarely spread evenly (the cabin's neutral drivers read as angry), and the report shows where a
     method gains or loses."""
     rec: Dict[str, float] = {"epoch": epoch}
     for k, v in train_logs.items():
@@ -52,10 +52,10 @@ def epoch_record(epoch: int, train_logs: Mapping[str, float], net: FerNet, split
             known = d.y >= 0
             probs, _ = predict(net, d.x[known], device)
             y = d.y[known].numpy()
-            rec[f"{role}_acc"] = accuracy(y, probs.argmax(1))
-            rec[f"{role}_macro_f1"] = macro_f1(y, probs.argmax(1), num_classes)
+            pred = probs.argmax(1)
+            rec[f"{role}_acc"] = accuracy(y, pred)
+            rec[f"{role}_macro_f1"] = macro_f1(y, pred, len(labels))
             if role == "target_test":
-                pred = probs.argmax(1)
                 for k, name in enumerate(labels):
                     rec[RECALL + name] = float((pred[y == k] == k).mean()) if (y == k).any() else NAN
     return rec

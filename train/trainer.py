@@ -229,7 +229,7 @@ class Trainer:
             te = time.time()
             train_logs = self._train_epoch(epoch)
             net = self._eval_net()
-            rec = epoch_record(epoch + 1, train_logs, net, eval_splits, self.device, len(self.labels), self.labels)
+            rec = epoch_record(epoch + 1, train_logs, net, eval_splits, self.device, self.labels)
             rec["lr"] = float(self.sched.get_last_lr()[0])
             rec["epoch_seconds"] = time.time() - te
             self.history.append(rec)

@@ -136,11 +136,10 @@ class Method(nn.Module):
 
     def mcc_term(self, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
         """``train.<method>.mcc_weight · MCC(logits_t)`` at ``mcc_temperature`` (off at weight 0)."""
-        c = self.mcfg
-        weight = float(getattr(c, "mcc_weight", 0.0) or 0.0)
+        weight = float(self.mcfg.mcc_weight)
         if weight <= 0:
             return logits_t.new_zeros(())
-        mcc = minimum_class_confusion(logits_t, float(c.mcc_temperature))
+        mcc = minimum_class_confusion(logits_t, float(self.mcfg.mcc_temperature))
         logs["mcc"] = float(mcc.detach())
         return weight * mcc
 
