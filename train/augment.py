@@ -1,4 +1,4 @@
-"""Batch augmentation for the trainer: horizontal flip, small affine jitter, brightness/contrast.
+"""Batch augmentation for the trainer: horizontal flip, 3D viewpoint, small affine jitter, brightness/contrast.
 
 Why here and not in the data loaders: the loaders produce exactly the runtime's preprocessed input
 (one ``preprocess`` for training and deployment); augmentation is a training-only perturbation of
@@ -19,14 +19,20 @@ import torch.nn.functional as F
 
 from .config import AugmentConfig
 from .sampling import stream_generator
+from .viewpoint import viewpoint_map
 
 
 def _uniform(g: torch.Generator, n: int, half_width: float) -> torch.Tensor:
     return (torch.rand(n, generator=g) * 2.0 - 1.0) * float(half_width)
 
 
-def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: int) -> torch.Tensor:
-    """Augmented copy of an ``N×C×H×W`` batch (``x`` itself when nothing is enabled)."""
+def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: int,
+            crop_margin: float = 0.2) -> torch.Tensor:
+    """Augmented copy of an ``N×C×H×W`` batch (``x`` itself when nothing is enabled).
+
+    ``crop_margin`` is the crop policy's margin (``crop.margin``): the viewpoint warp needs to know how
+    large the head is in the crop.
+    """
     if not cfg.active() or x.shape[0] == 0:
         return x
     n = x.shape[0]
@@ -39,14 +45,20 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: i
     angle = _uniform(g, n, math.radians(cfg.rotate))
     gain = 1.0 + _uniform(g, n, cfg.contrast)
     bias = _uniform(g, n, cfg.brightness)
+    pitch, yaw = _uniform(g, n, cfg.pitch), _uniform(g, n, cfg.yaw)  # drawn last: older draws keep their values
     out = x
     if cfg.flip:
         out = torch.where(flip.to(x.device)[:, None, None, None], out.flip(-1), out)
-    if cfg.shift or cfg.scale or cfg.rotate:
+    if cfg.shift or cfg.scale or cfg.rotate or cfg.pitch or cfg.yaw:
+        # Detector jitter acts on the final crop, so the affine map comes first in output coordinates and
+        # the viewpoint map after it: one grid, one interpolation.
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta.to(x.device, x.dtype), list(out.shape), align_corners=False)
-        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        grid = F.affine_grid(theta.to(torch.float32), list(out.shape), align_corners=False)
+        if cfg.pitch or cfg.yaw:
+            grid = viewpoint_map(grid, pitch, yaw, crop_margin)
+        out = F.grid_sample(out, grid.to(x.device, x.dtype), mode="bilinear", padding_mode="border",
+                            align_corners=False)
     if cfg.brightness or cfg.contrast:
         out = out * gain.to(x.device, x.dtype)[:, None, None, None] + bias.to(x.device, x.dtype)[:, None, None, None]
     return out

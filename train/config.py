@@ -179,6 +179,9 @@ class AugmentConfig:
     ``rotate``: in-plane rotation up to this many degrees — the jitter a face detector's box has.
     ``brightness`` / ``contrast``: ``x·c + b`` on the normalised input with ``c ∈ [1-contrast, 1+contrast]``
     and ``b ∈ [-brightness, brightness]`` (in units of the preprocessing std).
+    ``pitch`` / ``yaw``: re-render the face as seen from up to this many degrees above/below and
+    left/right, on an ellipsoid head prior (train/viewpoint.py) — the camera-viewpoint gap that a 2D
+    warp cannot produce. Symmetric, so it favours no particular camera.
     """
 
     flip: bool = False
@@ -187,14 +190,19 @@ class AugmentConfig:
     rotate: float = 0.0
     brightness: float = 0.0
     contrast: float = 0.0
+    pitch: float = 0.0
+    yaw: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("shift", "scale", "brightness", "contrast"):
             _at_least(self, name, 0.0, 1.0)
         _at_least(self, "rotate", 0.0, 180.0)
+        for name in ("pitch", "yaw"):  # beyond ~45° the far side of the head, which the crop never saw, shows
+            _at_least(self, name, 0.0, 45.0)
 
     def active(self) -> bool:
-        return bool(self.flip or self.shift or self.scale or self.rotate or self.brightness or self.contrast)
+        return bool(self.flip or self.shift or self.scale or self.rotate or self.brightness or self.contrast
+                    or self.pitch or self.yaw)
 
 
 @dataclass

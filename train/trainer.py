@@ -169,8 +169,9 @@ class Trainer:
             if self.t.augment.active():  # same perturbations for every method; a pure function of (seed, rank, step)
                 r = self.ctx.rank
                 batch.xt_clean = batch.xt
-                batch.xs = augment(batch.xs, self.t.augment, self.t.seed, 1 + 100 * r, k)
-                batch.xt = augment(batch.xt, self.t.augment, self.t.seed, 2 + 100 * r, k)
+                m = self.cfg.crop.margin
+                batch.xs = augment(batch.xs, self.t.augment, self.t.seed, 1 + 100 * r, k, m)
+                batch.xt = augment(batch.xt, self.t.augment, self.t.seed, 2 + 100 * r, k, m)
             step_logs: Dict[str, float] = {}
             if self.method.has_discriminator_step():
                 step_logs.update(self.method.discriminator_step(batch))

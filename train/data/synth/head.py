@@ -205,14 +205,26 @@ def face_box(ident: Identity, cam: Camera, jaw_drop: float = 0.0) -> Tuple[float
     squareness) is applied to detector boxes at run time; a tighter "true" box would train the model
     on crops the deployment never produces.
     """
+    px, _ = cam.project(box_points(ident, jaw_drop))
+    cx, cy, side = detector_box_of(px[None])[0]
+    return (float(cx - side / 2), float(cy - side / 2), float(side), float(side))
+
+
+def box_points(ident: Identity, jaw_drop: float = 0.0) -> np.ndarray:
+    """The head-shell points (M×3) a face detector's box spans: brow to chin, the visible half."""
     shell = head_shell(ident, jaw_drop)
     keep = shell[:, 1] > ident.eye_y - ident.brow_gap - 0.12
     keep &= shell[:, 2] > -0.2 * ident.c
-    px, _ = cam.project(shell[keep])
-    x0, y0 = px.min(axis=0)
-    x1, y1 = px.max(axis=0)
-    # Calibrated against OpenCV's Haar cascade on studio scenes (benchmarks/domain_gap.py): its box is
-    # about 1.34x the brow-to-chin extent and centred a quarter of that above it.
-    side = 0.5 * ((x1 - x0) + (y1 - y0)) * 0.92 * 1.34
-    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1) - 0.19 * side
-    return (float(cx - side / 2), float(cy - side / 2), float(side), float(side))
+    return shell[keep]
+
+
+def detector_box_of(px: np.ndarray) -> np.ndarray:
+    """N×3 (centre x, centre y, side) of the detector box around each of N projected point sets (N×M×2).
+
+    Calibrated against OpenCV's Haar cascade on studio scenes (benchmarks/domain_gap.py): its box is
+    about 1.34x the brow-to-chin extent and centred a quarter of that above it. Vectorised over N because
+    the viewpoint augmentation (train/viewpoint.py) re-boxes a whole batch of rotated heads per step.
+    """
+    lo, hi = px.min(axis=1), px.max(axis=1)
+    side = 0.5 * ((hi[:, 0] - lo[:, 0]) + (hi[:, 1] - lo[:, 1])) * 0.92 * 1.34
+    return np.stack([0.5 * (lo[:, 0] + hi[:, 0]), 0.5 * (lo[:, 1] + hi[:, 1]) - 0.19 * side, side], 1)
