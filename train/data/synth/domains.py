@@ -8,8 +8,9 @@ them is a trivial tag a model could key on, so adaptation can close part of the 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -71,6 +72,30 @@ DOMAINS: Dict[str, DomainSpec] = {
         face_gain=(0.55, 0.85), vignette=(0.1, 0.3), noise=(2.0, 6.0), blur_p=0.15, blur_len=(2, 4),
         occluder_p={}, jpeg=(15.0, 45.0), face_px=(28.0, 48.0)),
 }
+
+
+#: The camera factors a domain is made of, as groups of :class:`DomainSpec` fields. A factor study
+#: (benchmarks/domain_factors.py) swaps one group between two domains to measure what it costs; the
+#: groups follow the physics of DOMAINS.md, so each is something an integrator can change or augment.
+FACTORS: Dict[str, Tuple[str, ...]] = {
+    "pitch": ("pitch",),                                             # camera above/below the face
+    "yaw": ("yaw_sd", "yaw_max", "roll_sd"),                         # head turns and tilts
+    "spectrum": ("colour", "nir", "bright_pupil_p", "glasses_glint"),  # near-infrared reflectances
+    "light": ("ambient", "diffuse", "side_light", "backlight", "face_gain", "vignette"),
+    "background": ("background",),                                   # what the crop's margin shows
+    "sensor": ("noise", "blur_p", "blur_len", "jpeg", "face_px"),    # noise, motion blur, compression, resolution
+    "occluders": ("occluder_p",),                                    # hands, wheel, sunglasses
+    "intensity": ("intensity_beta",),                                # how strongly people express
+}
+
+
+def swap_factors(base: DomainSpec, donor: DomainSpec, factors: Sequence[str], name: str) -> DomainSpec:
+    """``base`` with the fields of ``factors`` taken from ``donor`` (unknown factor → DataError)."""
+    unknown = [f for f in factors if f not in FACTORS]
+    if unknown:
+        raise DataError(f"unknown domain factor(s) {unknown}; choose from {list(FACTORS)}")
+    fields = {k: getattr(donor, k) for f in factors for k in FACTORS[f]}
+    return dataclasses.replace(base, name=name, **fields)
 
 
 def get_domain(name: str) -> DomainSpec:

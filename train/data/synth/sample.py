@@ -6,7 +6,7 @@ is the same bytes whichever worker renders it and in whatever order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -64,10 +64,12 @@ def make_head(rng: np.random.Generator, spec: DomainSpec, ident: int, pose: Tupl
     return head, Truth(expression, float(intensity), identity_name(ident), yaw, pitch, roll, spec.name)
 
 
-def render_crop(domain: str, index: int, seed: int, idents: Sequence[int], size: int,
+def render_crop(domain: Union[str, DomainSpec], index: int, seed: int, idents: Sequence[int], size: int,
                 policy: CropPolicy) -> Tuple[np.ndarray, Truth]:
-    """Render one face in a frame and cut it with the runtime's ``crop_face`` at its true box."""
-    spec = get_domain(domain)
+    """Render one face in a frame and cut it with the runtime's ``crop_face`` at its true box.
+
+    ``domain`` is a domain's name or a spec (a factor study's hybrid of two domains)."""
+    spec = get_domain(domain) if isinstance(domain, str) else domain
     rng = np.random.default_rng([int(seed), KIND_CODES["crops"], int(index)])
     cond = sample_conditions(rng, spec)
     ident = int(idents[int(rng.integers(len(idents)))])
