@@ -37,17 +37,20 @@ from fer_edge.runtime.atomic import atomic_write
 ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
 ORDER = ("pipeline",
-         "data", "domain_gap", "footage", "faces_fps", "train", "train_methods", "train-pooled",
+         "data", "domain_gap", "factors", "domain_factors", "footage", "faces_fps", "train", "train_methods", "train-pooled",
          "train-nchw", "train-dev",
-         "train-dev-long", "train-dev16", "train-dev-mcc", "calibration", "int8",
+         "train-dev-long", "train-dev16", "train-dev-mcc", "train-dev-contract", "calibration", "int8",
          "runtime", "runtime_accuracy", "eval")
 TITLES = {"pipeline": "The main job (make demo)",
           "data": "Synthetic world and the domain gap", "domain_gap": "Synthetic world and the domain gap",
+          "factors": "Where the domain gap comes from: camera factors, per class",
+          "domain_factors": "Where the domain gap comes from: camera factors, per class",
           "train": "Adaptation methods", "train_methods": "Adaptation methods",
           "train-dev": "Adaptation methods on the dev world (where settings are chosen)",
           "train-dev-long": "Adaptation methods on the dev world at 3× the steps (one seed)",
           "train-dev16": "Adaptation methods on the dev world at 2× the steps (three seeds)",
           "train-dev-mcc": "Dev world: the MCC companion loss and pitch-aware pose_adv",
+          "train-dev-contract": "Dev world: the crop contract (CLAHE, margin) and viewpoint augmentation",
           "train-nchw": "Adaptation methods, the previous draw (NCHW weights)",
           "train-pooled": "Adaptation methods, both draws pooled (ten runs per method)",
           "footage": "Faces from camera footage: recall and FPS", "faces_fps": "Faces from camera footage",
@@ -58,6 +61,7 @@ TITLES = {"pipeline": "The main job (make demo)",
 #: ``{model}``/``{int8}`` stand for the main job's FP32/INT8 ONNX; a step whose model is missing is skipped.
 SCRIPTS = {
     "domain_gap": ([], "docs/bench-data.md"),
+    "domain_factors": ([], "docs/bench-factors.md"),
     "train_methods": (["--seeds", "0,1,2,3,4", "--jobs", "2"], "docs/bench-train.md"),
     "faces_fps": ([], "docs/bench-footage.md"),
     "runtime_accuracy": (["--model", "{int8}"], "docs/bench-runtime.md"),
