@@ -8,6 +8,7 @@ artefact's manifest next to the preprocessing spec.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -140,16 +141,18 @@ def crop_face(frame: np.ndarray, bbox: Sequence[float], policy: CropPolicy,
     return np.ascontiguousarray(crop)
 
 
-_CLAHE = None
+#: One CLAHE object per thread: ``cv2.CLAHE.apply`` keeps working buffers in the object, and an application
+#: may cut faces on several threads at once (one ``Pipeline`` per camera); CLAHE is on in the default contract.
+_CLAHE = threading.local()
 
 
 def apply_clahe(img: np.ndarray) -> np.ndarray:
     """Contrast-limited histogram equalisation on the luminance (gray images directly)."""
-    global _CLAHE
-    if _CLAHE is None:
-        _CLAHE = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
+    clahe = getattr(_CLAHE, "op", None)
+    if clahe is None:
+        clahe = _CLAHE.op = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
     if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
-        return _CLAHE.apply(img.reshape(img.shape[:2]))
+        return clahe.apply(img.reshape(img.shape[:2]))
     ycc = cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)
-    ycc[:, :, 0] = _CLAHE.apply(np.ascontiguousarray(ycc[:, :, 0]))
+    ycc[:, :, 0] = clahe.apply(np.ascontiguousarray(ycc[:, :, 0]))
     return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
