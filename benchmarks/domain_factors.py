@@ -21,6 +21,7 @@ cost it removes. Nothing here trains on or selects with target labels; the hybri
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import json
 import logging
@@ -55,12 +56,11 @@ def hybrids(base: str, target: str) -> List[Tuple[str, str, object]]:
 
 
 def _balanced(spec):
-    import dataclasses
-
     return dataclasses.replace(spec, class_weights=(1,) * len(spec.class_weights))
 
 
-def render(spec, count: int, idents: Sequence[int], size: int, policy: CropPolicy) -> Tuple[List[np.ndarray], np.ndarray]:
+def render(spec, count: int, idents: Sequence[int], size: int,
+           policy: CropPolicy) -> Tuple[List[np.ndarray], np.ndarray]:
     from fer_edge.train.data.synth.sample import render_crop
 
     crops, labels = [], []

@@ -37,7 +37,8 @@ from fer_edge.runtime.atomic import atomic_write
 ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
 ORDER = ("pipeline",
-         "data", "domain_gap", "factors", "domain_factors", "footage", "faces_fps", "train", "train_methods", "train-w4", "train-pooled",
+         "data", "domain_gap", "factors", "domain_factors", "footage", "faces_fps",
+         "train", "train_methods", "train-w4", "train-pooled",
          "train-nchw", "train-dev",
          "train-dev-long", "train-dev16", "train-dev-mcc", "train-dev-contract", "calibration", "int8",
          "runtime", "runtime_accuracy", "eval")
@@ -53,7 +54,7 @@ TITLES = {"pipeline": "The main job (make demo)",
           "train-dev-contract": "Dev world: the crop contract (CLAHE, margin) and viewpoint augmentation",
           "train-w4": "Adaptation methods, the previous crop contract (margin 0.2, no CLAHE)",
           "train-nchw": "Adaptation methods, the third session's draw (NCHW weights, margin 0.2, no CLAHE)",
-          "train-pooled": "Adaptation methods, the two draws of the previous crop contract pooled (ten runs per method)",
+          "train-pooled": "Adaptation methods, the previous crop contract's two draws pooled (ten runs per method)",
           "footage": "Faces from camera footage: recall and FPS", "faces_fps": "Faces from camera footage",
           "calibration": "INT8 calibration", "int8": "INT8 calibration", "runtime": "Runtime FPS and soak",
           "runtime_accuracy": "Runtime accuracy on video",

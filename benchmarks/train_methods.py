@@ -257,7 +257,8 @@ def main(argv=None) -> int:
     lines = ["# Training benchmark: studio → cabin-nir (synthetic world)", "",
              f"Command: `{cmd.strip()}`  ", f"Config: `{args.config}` + `{' '.join(overrides) or 'no overrides'}`; "
              f"backbone {cfg0.model.backbone} (width {cfg0.model.width}), input {cfg0.preprocess.size} px "
-             f"{cfg0.preprocess.colour}, crop margin {cfg0.crop.margin}{' with CLAHE' if cfg0.crop.clahe else ' without CLAHE'}, "
+             f"{cfg0.preprocess.colour}, crop margin {cfg0.crop.margin}"
+             f"{' with CLAHE' if cfg0.crop.clahe else ' without CLAHE'}, "
              f"{t.epochs} epochs × {t.steps_per_epoch or 'full'} steps, "
              f"batch {t.batch_size}, selector `{t.selector}`, seeds {seeds}.  ",
              f"Data: {', '.join(f'{r}={len(d)}' for r, d in datasets.items())}. "

@@ -1,22 +1,25 @@
 """Viewpoint augmentation: re-render a face crop as seen from a different pitch/yaw with a 3D head prior.
 
-Why: the deployment camera's *viewpoint* is the largest gap between studio faces and an in-cabin or kiosk
-camera (DOMAINS.md: the cabin camera looks up at the driver from the steering column, a kiosk camera
-looks down). Seen from below, a relaxed mouth's corners — which lie further back on the curved face
-than its centre — drop in the image, and a neutral face reads as sad or angry; seen from above they
-rise. A 2D affine or perspective warp of a flat image cannot produce that, because the shift depends on
-each point's *depth*. This module puts the crop on an ellipsoid head (the generic shape prior face
-profiling methods use in place of a fitted 3D face model, e.g. Zhu et al., CVPR 2016), rotates it and
-projects it back, so training sees the whole range of viewpoints without a single target label.
+Why: the deployment camera's *viewpoint* differs from a studio photo's (DOMAINS.md: the cabin camera looks
+up at the driver from the steering column, a kiosk camera looks down). Seen from below, a relaxed mouth's
+corners — which lie further back on the curved face than its centre — drop in the image, and a neutral face
+reads as sad or angry; seen from above they rise. A 2D affine or perspective warp of a flat image cannot
+produce that, because the shift depends on each point's *depth*. This module puts the crop on an ellipsoid
+head (the generic shape prior face profiling methods use in place of a fitted 3D face model, e.g. Zhu et
+al., CVPR 2016), rotates it and projects it back, so training sees the whole range of viewpoints without a
+single target label.
 
 The warp is a pure inverse map for ``grid_sample``: for each output pixel the ray along the new view
-direction is intersected with the rotated ellipsoid (front-most root) and the hit point's frontal
-position is where the input is sampled. Rays that miss the head use the rim's tangent point (the
-discriminant clamped at 0), which extends the map continuously into hair and background.
+direction is intersected with the rotated ellipsoid (front-most root) and the hit point's frontal position
+is where the input is sampled. Rays that miss the head use the rim's tangent point (the discriminant clamped
+at 0), which extends the map continuously into hair and background.
 
-Honest limits: the prior assumes the input face is frontal (it re-rotates by the *drawn* angle relative
-to whatever pose the face had) and an ellipsoid has no nose or brow ridge. On the synthetic world the
-heads are ellipsoids, so the prior is closer to the truth than it can be on real faces.
+Measured (docs/bench-train-dev-contract.md): on the synthetic cabin, pitch turned out to be a minor part of
+the gap (benchmarks/domain_factors.py), and this augmentation did not raise source-only accuracy, so it is
+off by default (``train.augment.pitch``/``yaw``). Honest limits: the prior assumes the input face is frontal
+(it re-rotates by the *drawn* angle relative to whatever pose the face had) and an ellipsoid has no nose or
+brow ridge. On the synthetic world the heads are ellipsoids, so the prior is closer to the truth than it can
+be on real faces.
 """
 from __future__ import annotations
 
@@ -54,22 +57,22 @@ def detector_boxes(rot: np.ndarray) -> np.ndarray:
 def head_in_grid(crop_margin: float) -> Tuple[float, float]:
     """(grid units per head half-width, head-centre y in grid units) in a frontal crop cut with
     ``crop_margin`` — ``grid_sample`` coordinates run from -1 to 1 across the crop."""
-    cx, cy, side = detector_boxes(np.eye(3)[None])[0]
+    _, cy, side = _frontal_box()
     per_unit = 2.0 / ((1.0 + 2.0 * float(crop_margin)) * side)
     return per_unit, -cy * per_unit
 
 
-def rotation(pitch_deg: torch.Tensor, yaw_deg: torch.Tensor) -> torch.Tensor:
-    """N×3×3 rotations, pitch about x after yaw about y — the convention of the synthetic head
-    (``pitch < 0``: the camera is below the face)."""
-    p, y = torch.deg2rad(-pitch_deg), torch.deg2rad(yaw_deg)
-    cp, sp, cy, sy = torch.cos(p), torch.sin(p), torch.cos(y), torch.sin(y)
-    one, zero = torch.ones_like(p), torch.zeros_like(p)
-    rx = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, cp, -sp], -1),
-                      torch.stack([zero, sp, cp], -1)], -2)
-    ry = torch.stack([torch.stack([cy, zero, sy], -1), torch.stack([zero, one, zero], -1),
-                      torch.stack([-sy, zero, cy], -1)], -2)
-    return rx @ ry
+def rotations(pitch_deg: torch.Tensor, yaw_deg: torch.Tensor) -> np.ndarray:
+    """N×3×3 head rotations in the synthetic head's convention (``pitch < 0``: the camera is below the face)."""
+    from .data.synth.head import rotation
+
+    return np.stack([rotation(float(y), float(p), 0.0) for p, y in zip(pitch_deg.tolist(), yaw_deg.tolist())])
+
+
+@lru_cache(maxsize=1)
+def _frontal_box() -> Tuple[float, float, float]:
+    cx, cy, side = detector_boxes(np.eye(3)[None])[0]
+    return float(cx), float(cy), float(side)
 
 
 def identity_grid(shape: Tuple[int, int, int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -93,10 +96,11 @@ def viewpoint_map(grid: torch.Tensor, pitch_deg: torch.Tensor, yaw_deg: torch.Te
     """
     dtype = grid.dtype
     gxx, gyy = grid[..., 0], grid[..., 1]
-    rot = rotation(pitch_deg, yaw_deg)                        # q = R·P  ⇒  P = Rᵀ q
+    rot_np = rotations(pitch_deg, yaw_deg)                     # q = R·P  ⇒  P = Rᵀ q
+    rot = torch.as_tensor(rot_np, dtype=dtype)
     grow = 1.0 + 2.0 * float(crop_margin)
-    box = torch.as_tensor(detector_boxes(rot.double().numpy()), dtype=dtype)
-    box0 = torch.as_tensor(detector_boxes(np.eye(3)[None]), dtype=dtype)[0]
+    box = torch.as_tensor(detector_boxes(rot_np), dtype=dtype)
+    box0 = _frontal_box()
     half, half0 = box[:, 2] * grow / 2, box0[2] * grow / 2
     qx = box[:, 0, None, None] + gxx * half[:, None, None]     # head units, view frame (N×H×W)
     qy = box[:, 1, None, None] + gyy * half[:, None, None]
