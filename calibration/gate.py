@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from fer_edge.runtime.bars import bars_off
+
 from .metrics import Metrics, evaluate, predict, session
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ def sensitivity(quantize_fn: QuantizeFn, candidates: Sequence[str], x: np.ndarra
 
     scores = []
     tmp = Path(workdir) / "sensitivity.onnx"
-    for node in tqdm(candidates, desc="sensitivity", leave=False, disable=len(candidates) < 8):
+    for node in tqdm(candidates, desc="sensitivity", leave=False, disable=len(candidates) < 8 or bars_off()):
         quantize_fn(tmp, nodes_to_quantize=[node])
         scores.append((node, tv_distance(predict(session(tmp), x), fp32_probs)))
     scores.sort(key=lambda s: -s[1])

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from fer_edge.runtime.atomic import atomic_write
+from fer_edge.runtime.bars import bars_off
 from fer_edge.runtime.errors import ConfigError, DataError
 from fer_edge.runtime.results import finite
 
@@ -160,7 +161,7 @@ class Trainer:
         self.method.train()
         logs: List[Dict[str, float]] = []
         bar = tqdm(range(self.steps), desc=f"{self.method_name} epoch {epoch + 1}/{self.t.epochs}",
-                   disable=not self.ctx.is_main, leave=False, dynamic_ncols=True)
+                   disable=not self.ctx.is_main or bars_off(), leave=False, dynamic_ncols=True)
         main_params = [p for g in self.opt.param_groups for p in g["params"]]
         for i in bar:
             k = epoch * self.steps + i

@@ -25,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
     from fer_edge.pipeline.main import run_pipeline
 
     cfg = load_args_config(args)
+    if args.no_progress:  # every stage's bars, in this process and the synthesis workers
+        from fer_edge.runtime.bars import switch_bars_off
+
+        switch_bars_off()
     out = Path(args.out or cfg.pipeline.out)
     stamps = run_pipeline(cfg, out, force=args.force, until=args.until or cfg.pipeline.until,
                           progress=not args.no_progress)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from fer_edge.runtime.atomic import partial_dir
+from fer_edge.runtime.bars import bars_off
 from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.detect import make_detector
 from fer_edge.runtime.errors import DataError
@@ -155,7 +156,7 @@ def _progress(total: Optional[int], desc: str, enabled: bool) -> Any:
             def update(self, n: int) -> None: ...
             def close(self) -> None: ...
         return _Null()
-    return tqdm(total=total or None, desc=desc, unit="frame", disable=not enabled, leave=False)
+    return tqdm(total=total or None, desc=desc, unit="frame", disable=not enabled or bars_off(), leave=False)
 
 
 def prepare_out(out_dir: Path) -> Path:

@@ -25,6 +25,7 @@ import numpy as np
 
 from fer_edge import __version__
 from fer_edge.runtime.atomic import atomic_write, partial_dir
+from fer_edge.runtime.bars import bars_off
 from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.errors import DataError
 
@@ -111,11 +112,12 @@ def run_chunks(fn, jobs: List[tuple], workers: int, desc: str) -> List:
         log.warning("running %s in this process: worker processes cannot start from %s", desc, main_file)
         workers = 1
     if workers <= 1 or len(jobs) <= 1:
-        return [fn(j) for j in tqdm(jobs, desc=desc, leave=False, disable=len(jobs) < 4)]
+        return [fn(j) for j in tqdm(jobs, desc=desc, leave=False, disable=len(jobs) < 4 or bars_off())]
     method = "fork" if _single_threaded() and "fork" in get_all_start_methods() else (
         "forkserver" if "forkserver" in get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
-        return list(tqdm(pool.map(fn, jobs), total=len(jobs), desc=desc, leave=False, disable=len(jobs) < 4))
+        return list(tqdm(pool.map(fn, jobs), total=len(jobs), desc=desc, leave=False,
+                         disable=len(jobs) < 4 or bars_off()))
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Dict[str, str]]) -> None:
