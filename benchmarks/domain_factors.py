@@ -72,23 +72,24 @@ def render(spec, count: int, idents: Sequence[int], size: int,
 
 
 def evaluate(nets: Sequence, x: np.ndarray, y: np.ndarray) -> Dict[str, object]:
-    """Accuracy and per-class recall (%), mean over the checkpoints."""
+    """Accuracy (mean and sd) and per-class recall (%, mean over the checkpoints).
+
+    Every checkpoint sees the same faces, so the mean of their recalls is the recall of their summed
+    confusion matrices; a class no face of this row showed (only with a tiny ``--count``) is NaN.
+    """
     import torch
 
-    accs, recalls = [], []
+    from fer_edge.evaluation.metrics import confusion_matrix, per_class_scores
+
+    cms = []
     with torch.no_grad():
         t = torch.from_numpy(x)
         for net in nets:
             pred = torch.cat([net(t[i:i + 256]) for i in range(0, len(t), 256)]).argmax(1).numpy()
-            accs.append(float((pred == y).mean()) * 100)
-            recalls.append([float((pred[y == k] == k).mean()) * 100 if (y == k).any() else float("nan")
-                            for k in range(len(LABELS))])
-    rec = np.asarray(recalls)
-    seen = ~np.isnan(rec).all(0)  # a class no face of this row showed (only with a tiny --count) stays NaN
-    mean = np.full(rec.shape[1], np.nan)
-    mean[seen] = np.nanmean(rec[:, seen], 0)
-    return {"accuracy": float(np.mean(accs)), "accuracy_sd": float(np.std(accs)),
-            "recall": [float(v) for v in mean]}
+            cms.append(confusion_matrix(y, pred, len(LABELS)))
+    accs = [100.0 * np.trace(cm) / cm.sum() for cm in cms]
+    recall = [100.0 * s.recall if s.support else float("nan") for s in per_class_scores(sum(cms))]
+    return {"accuracy": float(np.mean(accs)), "accuracy_sd": float(np.std(accs)), "recall": recall}
 
 
 def table(rows: List[dict], tab: str) -> List[str]:
@@ -106,7 +107,7 @@ def table(rows: List[dict], tab: str) -> List[str]:
 
 def train_source_only(args, overrides: List[str]) -> List[str]:
     """Train (or reuse) source-only checkpoints, one per seed, under ``--out``."""
-    from fer_edge.train.data.sources import load_split
+    from fer_edge.train.data.sources import ROLES, load_split
     from fer_edge.train.trainer import train
 
     cfg0 = load_config(args.config, overrides)
@@ -116,8 +117,7 @@ def train_source_only(args, overrides: List[str]) -> List[str]:
         out = Path(args.out) / f"source_only-seed{seed}"
         if not (out / "best.pt").is_file():
             if datasets is None:
-                datasets = {r: d for r in ("source", "source_test", "target", "target_val", "target_test")
-                            if (d := load_split(cfg0, r)) is not None}
+                datasets = {r: d for r in ROLES if (d := load_split(cfg0, r)) is not None}
             train(load_config(args.config, overrides + [f"train.seed={seed}"]), datasets, out, method="source_only")
         paths.append(str(out / "best.pt"))
     return paths
@@ -153,9 +153,9 @@ def main(argv=None) -> int:
         paths = train_source_only(args, overrides)
     loaded = [load_checkpoint(p) for p in paths]
     nets = [n for n, _ in loaded]
-    manifests = {json.dumps(dict(m.preprocess), sort_keys=True) for _, m in loaded}
+    manifests = {json.dumps({"preprocess": m.preprocess, "crop": m.crop}, sort_keys=True) for _, m in loaded}
     if len(manifests) != 1:
-        raise DataError(f"domain_factors: the checkpoints disagree on preprocessing ({sorted(manifests)}); "
+        raise DataError(f"domain_factors: the checkpoints disagree on preprocessing or crop ({sorted(manifests)}); "
                         "compare models trained with one contract")
     spec = PreprocessSpec.from_dict(dict(loaded[0][1].preprocess))
     policy = CropPolicy.from_dict(dict(loaded[0][1].crop)) if loaded[0][1].crop else cfg.crop

@@ -30,8 +30,6 @@ from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.errors import ConfigError
 from fer_edge.train.config import METHOD_NAMES
 
-ROLES = ("source", "source_test", "target", "target_val", "target_test")
-
 
 def _ms(vals: List[float]) -> str:
     if not vals:
@@ -219,7 +217,7 @@ def main(argv=None) -> int:
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)  # internal: a worker of --jobs
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-train] %(message)s")
-    from fer_edge.train.data.sources import load_split
+    from fer_edge.train.data.sources import ROLES, load_split
     from fer_edge.train.trainer import train
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
