@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
 ORDER = ("pipeline",
          "data", "domain_gap", "factors", "domain_factors", "footage", "faces_fps",
-         "train", "train_methods", "train-w4", "train-pooled",
+         "train", "train_methods", "posthoc", "posthoc_target", "train-w4", "train-pooled",
          "train-nchw", "train-dev",
          "train-dev-long", "train-dev16", "train-dev-mcc", "train-dev-contract", "calibration", "int8",
          "runtime", "runtime_accuracy", "eval")
@@ -47,6 +47,8 @@ TITLES = {"pipeline": "The main job (make demo)",
           "factors": "Where the domain gap comes from: camera factors, per class",
           "domain_factors": "Where the domain gap comes from: camera factors, per class",
           "train": "Adaptation methods", "train_methods": "Adaptation methods",
+          "posthoc": "Post-hoc label-free corrections: AdaBN and class-prior correction",
+          "posthoc_target": "Post-hoc label-free corrections: AdaBN and class-prior correction",
           "train-dev": "Adaptation methods on the dev world (where settings are chosen)",
           "train-dev-long": "Adaptation methods on the dev world at 3× the steps (one seed)",
           "train-dev16": "Adaptation methods on the dev world at 2× the steps (three seeds)",
@@ -65,6 +67,8 @@ SCRIPTS = {
     "domain_gap": ([], "docs/bench-data.md"),
     "domain_factors": ([], "docs/bench-factors.md"),
     "train_methods": (["--seeds", "0,1,2,3,4", "--jobs", "2"], "docs/bench-train.md"),
+    # the training benchmark's checkpoints (run before it: ORDER), every method and seed
+    "posthoc_target": (["--checkpoints", "runs/bench-train/*-seed*/best.pt"], "docs/bench-posthoc.md"),
     "faces_fps": ([], "docs/bench-footage.md"),
     "runtime_accuracy": (["--model", "{int8}"], "docs/bench-runtime.md"),
 }

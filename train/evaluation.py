@@ -37,8 +37,11 @@ def per_sample_ce(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
 def adabn(net: FerNet, x_target: torch.Tensor, device: torch.device, batch_size: int = 128) -> FerNet:
     """A copy of ``net`` whose BatchNorm running statistics are re-estimated on target inputs (AdaBN).
 
-    The source-trained statistics are the main reason a BN network fails on a darker, low-contrast
-    camera; cumulative averages over the target (``momentum=None``) replace them. Weights unchanged.
+    Cumulative averages over the target (``momentum=None``) replace the source-trained statistics; weights
+    unchanged. It fixes a gap that lives in the activations' first and second moments (a darker, lower-contrast
+    camera). On the cabin camera under the CLAHE crop contract it does not: it cost source-only models 12 points
+    on the dev world (``benchmarks/posthoc_target.py``, docs/bench-posthoc.md), which is why ``train.adabn``
+    stays off.
     """
     out = copy.deepcopy(net)
     bns = [m for m in out.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
