@@ -25,6 +25,7 @@ import dataclasses
 import glob
 import json
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -164,7 +165,7 @@ def main(argv=None) -> int:
     for tab, name, dspec in tqdm(hybrids(args.base, args.target), desc="factor rows"):
         crops, y = render(dspec, args.count, idents, cfg.data.synth.size, policy)
         rows.append({"table": tab, "name": name, **evaluate(nets, preprocess_batch(crops, spec), y)})
-    cmd = "python benchmarks/domain_factors.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/domain_factors.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     add, rem = [r for r in rows if r["table"] == "add"], [r for r in rows if r["table"] == "remove"]
     worst_alone = min(add[1:], key=lambda r: r["accuracy"])
     best_back = max(rem[1:], key=lambda r: r["accuracy"])

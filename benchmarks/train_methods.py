@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import re
+import shlex
 import statistics
 import sys
 import time
@@ -250,7 +251,7 @@ def main(argv=None) -> int:
         pooled = json.loads(Path(path).read_text())
         for m in results:
             results[m] += [dict(r, draw=k) for r in pooled.get(m, [])]
-    cmd = "python benchmarks/train_methods.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/train_methods.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     t = cfg0.train
     lines = ["# Training benchmark: studio → cabin-nir (synthetic world)", "",
              f"Command: `{cmd.strip()}`  ", f"Config: `{args.config}` + `{' '.join(overrides) or 'no overrides'}`; "
