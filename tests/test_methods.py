@@ -247,7 +247,7 @@ def test_iwdan_weights_follow_the_target_prior_and_reweigh_the_source_side():
     ys = torch.arange(14) % 7  # balanced source batch
     lt = torch.full((10, 7), -5.0)
     lt[:, 0] = 5.0  # the classifier calls every target face class 0 (neutral-heavy target)
-    w = m.class_importance(ys, lt)
+    w = m.class_importance(ys, F.one_hot(ys, 7).float() * 10, lt)
     assert torch.allclose(w.mean(), torch.tensor(1.0)) and (w[ys == 0] > w[ys != 0].max()).all()
     adv = DomainAdversary(4, hidden=8, dropout=0.0, lambda_max=1.0)
     adv.eval()
@@ -324,3 +324,28 @@ def test_self_training_term_uses_the_clean_view_ramps_in_and_leaves_bn_stats(nam
     assert float(method.self_training_term(batch, logits_t, {}).detach()) == 0.0
     off = build_method(name, load_config("ci").train, net, LABELS, num_identities=3)
     assert float(off.self_training_term(batch, logits_t, {})) == 0.0
+
+
+def test_iwdan_confusion_estimate_corrects_a_classifier_biased_against_neutral():
+    """Half the neutral faces are called happy on *both* cameras; the target is 50 % neutral. The mean of the
+    target predictions says 25 % neutral, the confusion-matrix estimate (IWDAN's, BBSE) recovers 50 %."""
+    net = FerNet(ModelSpec(backbone="tiny", in_channels=1, num_classes=7, feature_dim=16, width=0.5))
+
+    def calls(y):  # the biased classifier's logits: every other neutral face is called happy
+        pred = y.clone()
+        neutral = torch.nonzero(y == 0).flatten()
+        pred[neutral[::2]] = 1
+        return F.one_hot(pred, 7).float() * 10
+
+    ys = torch.arange(140) % 7                                   # balanced source
+    yt = torch.cat([torch.zeros(60, dtype=torch.long), torch.arange(60) % 6 + 1])  # 50 % neutral target
+    est = {}
+    for how in ("softmax", "confusion"):
+        cfg = load_config("ci", ["train.dann.importance_weighting=true", "train.dann.prior_momentum=0.0",
+                                 f"train.dann.prior_estimate={how}"])
+        m = build_method("dann", cfg.train, net, LABELS)
+        w = m.class_importance(ys, calls(ys), calls(yt))
+        est[how] = float(m.prior_t[0])
+        assert torch.allclose(w.mean(), torch.tensor(1.0))
+    assert abs(est["softmax"] - 0.25) < 0.02
+    assert abs(est["confusion"] - 0.5) < 0.02

@@ -114,13 +114,16 @@ class DannConfig(AdversaryConfig):
     ``conditional``: CDAN's discriminator on features ⊗ class predictions (aligns per predicted class,
     robust to a class-balance shift); ``entropy_weighting``: CDAN+E's confidence weights;
     ``importance_weighting``: IWDAN's source weights ``p_t(y)/p_s(y)`` from running class priors
-    (``prior_momentum``), the target prior estimated from the classifier's own target predictions.
+    (``prior_momentum``), the target prior estimated from the classifier's mean target probabilities
+    (``prior_estimate: softmax``) or, as the IWDAN paper, by black-box shift estimation from the source
+    confusion matrix and the target's predicted-class frequencies (``confusion``).
     """
 
     conditional: bool = False
     entropy_weighting: bool = False
     importance_weighting: bool = False
     prior_momentum: float = 0.95
+    prior_estimate: Literal["softmax", "confusion"] = "softmax"
 
 
 @dataclass

@@ -39,33 +39,55 @@ class DANN(Method):
         # Running class priors for importance weighting (buffers: saved on resume, broadcast under DDP).
         self.register_buffer("prior_s", torch.full((k,), 1.0 / k))
         self.register_buffer("prior_t", torch.full((k,), 1.0 / k))
+        # ``prior_estimate: confusion``: running source confusion C[pred, y] and target prediction histogram μ.
+        self.register_buffer("confusion_s", torch.eye(k) / k)
+        self.register_buffer("pred_t", torch.full((k,), 1.0 / k))
 
-    def class_importance(self, ys: torch.Tensor, logits_t: torch.Tensor) -> torch.Tensor:
-        """IWDAN (Combes et al. 2020): weight each source sample by ``p_t(y)/p_s(y)``.
+    def class_importance(self, ys: torch.Tensor, ls: torch.Tensor, logits_t: torch.Tensor) -> torch.Tensor:
+        """IWDAN (Tachet des Combes et al. 2020): weight each source sample by ``w_y = p_t(y)/p_s(y)``.
 
         Plain DANN matches the feature marginals; when the target's class balance differs (drivers are
         mostly neutral, the photos are balanced) the only way to match them is to map some target faces
         of the over-represented class onto other classes' source features. Weighing the source side of
         the adversarial loss by the class-prior ratio makes the *weighted* source marginal the one to
-        match. ``p_t`` is a running mean of the classifier's target predictions (no target labels),
-        ``p_s`` of the source labels; weights are clipped to [0.2, 5] and normalised to mean 1.
+        match. Two label-free estimates of ``w`` (``train.dann.prior_estimate``):
+
+        * ``softmax``: ``p_t`` is a running mean of the classifier's target probabilities. Cheap, but it
+          inherits the classifier's bias: a DANN that under-predicts neutral estimates fewer neutral faces,
+          which weighs neutral down, which keeps it under-predicted;
+        * ``confusion`` (the paper's): solve ``C w = μ`` (least squares) with ``C`` the running joint of
+          (source prediction, source label) and ``μ`` the running target prediction frequencies -- black-box
+          shift estimation (Lipton et al. 2018), consistent under label shift whatever the classifier's bias.
+
+        ``p_s`` is a running mean of the source labels; weights are clipped to [0.2, 5] and normalised to mean 1.
         """
         m = float(self.mcfg.prior_momentum)
+        k = self.prior_s.numel()
         with torch.no_grad():
-            onehot = F.one_hot(ys, self.prior_s.numel()).to(self.prior_s.dtype).mean(0)
-            self.prior_s.mul_(m).add_((1 - m) * onehot)
-            self.prior_t.mul_(m).add_((1 - m) * F.softmax(logits_t.detach(), 1).mean(0).to(self.prior_t.dtype))
+            onehot = F.one_hot(ys, k).to(self.prior_s.dtype)
+            self.prior_s.mul_(m).add_((1 - m) * onehot.mean(0))
+            if self.mcfg.prior_estimate == "confusion":
+                pred_s = F.one_hot(ls.detach().argmax(1), k).to(onehot.dtype)
+                self.confusion_s.mul_(m).add_((1 - m) * (pred_s.t() @ onehot) / ys.numel())
+                self.pred_t.mul_(m).add_((1 - m) * F.one_hot(logits_t.detach().argmax(1), k).to(onehot.dtype).mean(0))
+                ratio = torch.linalg.lstsq(self.confusion_s.cpu().double(), self.pred_t.cpu().double()[:, None]
+                                           ).solution[:, 0].to(self.prior_s)
+                self.prior_t.copy_((ratio.clamp_min(0) * self.prior_s) / (ratio.clamp_min(0) * self.prior_s).sum()
+                                   .clamp_min(1e-6))
+            else:
+                self.prior_t.mul_(m).add_((1 - m) * F.softmax(logits_t.detach(), 1).mean(0).to(self.prior_t.dtype))
             w = (self.prior_t / self.prior_s.clamp_min(1e-6)).clamp(0.2, 5.0)[ys]
             return w / w.mean().clamp_min(1e-6)
 
     def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
         fs, ls, ft, lt = self.source_and_target(batch)
         ce = F.cross_entropy(ls, batch.ys)
-        sw = self.class_importance(batch.ys, lt) if self.mcfg.importance_weighting else None
+        sw = self.class_importance(batch.ys, ls, lt) if self.mcfg.importance_weighting else None
         adv, d_acc, lam = self.adversary(fs, ft, batch.p, ls, lt, source_weight=sw)
         logs: Logs = {"cls": float(ce.detach()), "domain": float(adv.detach()), "disc_acc": d_acc,
                       "lambda": lam, "src_acc": _acc(ls, batch.ys)}
         if sw is not None:
             logs["iw_max"] = float(sw.max())
+            logs["prior_t_neutral"] = float(self.prior_t[0])
         total = ce + adv + self.target_companion_terms(batch, lt, logs)
         return total, logs
