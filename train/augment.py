@@ -62,3 +62,12 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: i
     if cfg.brightness or cfg.contrast:
         out = out * gain.to(x.device, x.dtype)[:, None, None, None] + bias.to(x.device, x.dtype)[:, None, None, None]
     return out
+
+
+def spectral_swap(x: torch.Tensor, x_nir: torch.Tensor, probability: float, seed: int, stream: int,
+                  step: int) -> torch.Tensor:
+    """``x`` with each row replaced by its near-infrared view (train/spectral.py) with ``probability``."""
+    if probability <= 0 or x.shape[0] == 0:
+        return x
+    use = torch.rand(x.shape[0], generator=stream_generator(seed, stream, step)) < float(probability)
+    return torch.where(use.to(x.device)[:, None, None, None], x_nir, x)

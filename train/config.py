@@ -185,6 +185,9 @@ class AugmentConfig:
     ``pitch`` / ``yaw``: re-render the face as seen from up to this many degrees above/below and
     left/right, on an ellipsoid head prior (train/viewpoint.py) — the camera-viewpoint gap that a 2D
     warp cannot produce. Symmetric, so it favours no particular camera.
+    ``spectral``: probability of showing a labelled *colour* face as a red-weighted gray view that imitates a
+    near-infrared camera (pale lips, even skin; train/spectral.py). The views are made once when the source is
+    decoded; gray sources are unaffected.
     """
 
     flip: bool = False
@@ -195,9 +198,10 @@ class AugmentConfig:
     contrast: float = 0.0
     pitch: float = 0.0
     yaw: float = 0.0
+    spectral: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("shift", "scale", "brightness", "contrast"):
+        for name in ("shift", "scale", "brightness", "contrast", "spectral"):
             _at_least(self, name, 0.0, 1.0)
         _at_least(self, "rotate", 0.0, 180.0)
         for name in ("pitch", "yaw"):  # beyond ~45° the far side of the head, which the crop never saw, shows

@@ -34,6 +34,8 @@ class SplitTensors:
     identity: torch.Tensor
     pose: torch.Tensor
     fingerprint: str
+    #: near-infrared look-alike inputs row-aligned with ``x`` (``train.augment.spectral``; source only)
+    x_nir: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -62,9 +64,16 @@ def fingerprint(ds: FaceDataset) -> str:
     return h.hexdigest()
 
 
-def to_tensors(ds: FaceDataset, spec: PreprocessSpec, identity_map: Mapping[str, int], progress: bool = True
-               ) -> SplitTensors:
+def to_tensors(ds: FaceDataset, spec: PreprocessSpec, identity_map: Mapping[str, int], progress: bool = True,
+               nir: Optional[Tuple[bool, int]] = None) -> SplitTensors:
+    """``nir=(clahe, seed)`` also makes the near-infrared views of colour faces (train/spectral.py)."""
     x, keep = ds.arrays(spec, progress=progress)
+    x_nir = None
+    if nir is not None:
+        from .spectral import nir_views
+
+        views = nir_views(ds, keep, x, spec, clahe=nir[0], seed=nir[1])
+        x_nir = None if views is None else torch.from_numpy(np.ascontiguousarray(views))
     recs = [ds.records[i] for i in keep]
     y = np.asarray([r.label for r in recs], dtype=np.int64)
     inten = np.asarray([r.intensity for r in recs], dtype=np.float32)
@@ -72,7 +81,8 @@ def to_tensors(ds: FaceDataset, spec: PreprocessSpec, identity_map: Mapping[str,
                        dtype=np.int64)
     pose = np.asarray([[r.yaw, r.pitch, r.roll] for r in recs], dtype=np.float32).reshape(-1, 3)
     return SplitTensors(ds.name, torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y),
-                        torch.from_numpy(inten), torch.from_numpy(ident), torch.from_numpy(pose), fingerprint(ds))
+                        torch.from_numpy(inten), torch.from_numpy(ident), torch.from_numpy(pose), fingerprint(ds),
+                        x_nir)
 
 
 def split_source_val(ds: FaceDataset, fraction: float, seed: int) -> Tuple[FaceDataset, FaceDataset]:
@@ -112,8 +122,12 @@ def only_identity(ds: FaceDataset, identity: str) -> FaceDataset:
 
 
 def prepare(datasets: Mapping[str, FaceDataset], spec: PreprocessSpec, source_val_fraction: float, seed: int,
-            target_identity: Optional[str] = None, progress: bool = True) -> Dict[str, SplitTensors]:
-    """All splits as tensors; ``source`` and ``target`` required, the others optional."""
+            target_identity: Optional[str] = None, progress: bool = True,
+            source_nir: Optional[Tuple[bool, int]] = None) -> Dict[str, SplitTensors]:
+    """All splits as tensors; ``source`` and ``target`` required, the others optional.
+
+    ``source_nir=(clahe, seed)`` gives the labelled source split its near-infrared views (``train.augment.spectral``).
+    """
     unknown = set(datasets) - set(ROLES)
     if unknown:
         raise DataError(f"unknown dataset roles {sorted(unknown)}; allowed {list(ROLES)}")
@@ -133,7 +147,8 @@ def prepare(datasets: Mapping[str, FaceDataset], spec: PreprocessSpec, source_va
         ds["target_val"] = ds["target"]
     ident_names: List[str] = sorted({str(r.identity) for r in ds["source"].records if r.identity is not None})
     identity_map = {n: i for i, n in enumerate(ident_names)}
-    out = {role: to_tensors(d, spec, identity_map, progress) for role, d in ds.items()}
+    out = {role: to_tensors(d, spec, identity_map, progress, source_nir if role == "source" else None)
+           for role, d in ds.items()}
     for role in ("source", "target"):
         if len(out[role]) == 0:
             raise DataError(f"{role}: no readable images ({len(ds[role].skipped)} skipped)\n"

@@ -26,7 +26,7 @@ from fer_edge.runtime.bars import bars_off
 from fer_edge.runtime.errors import ConfigError, DataError
 from fer_edge.runtime.results import finite
 
-from .augment import augment
+from .augment import augment, spectral_swap
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.dataset import FaceDataset
 from .distributed import DistContext, broadcast_buffers, broadcast_module, make_grad_sync, setup, teardown
@@ -94,8 +94,9 @@ class Trainer:
         self.ctx = ctx or DistContext()
         self.labels = tuple(datasets["source"].labels)
         progress = self.ctx.is_main
+        nir = (bool(cfg.crop.clahe), self.t.seed) if self.t.augment.spectral > 0 else None
         self.splits = prepare(datasets, cfg.preprocess, self.t.source_val_fraction, self.t.seed,
-                              self.t.target_identity, progress=progress)
+                              self.t.target_identity, progress=progress, source_nir=nir)
         self.sup = self.splits["target" if cls.supervised_domain == "target" else "source"]
         if not self.sup.labelled:
             raise DataError(f"{self.method_name} trains on labelled {cls.supervised_domain} faces but that split "
@@ -165,8 +166,12 @@ class Trainer:
         main_params = [p for g in self.opt.param_groups for p in g["params"]]
         for i in bar:
             k = epoch * self.steps + i
-            batch = _batch(self.sup, self.splits["target"], self.s_stream.indices(k),
-                           self.t_stream.indices(k), k / self.total, self.device)
+            s_idx = self.s_stream.indices(k)
+            batch = _batch(self.sup, self.splits["target"], s_idx, self.t_stream.indices(k), k / self.total,
+                           self.device)
+            if self.sup.x_nir is not None:  # near-infrared views of colour faces; a pure function of (seed, rank, step)
+                batch.xs = spectral_swap(batch.xs, self.sup.x_nir[s_idx].to(self.device), self.t.augment.spectral,
+                                         self.t.seed, 3 + 100 * self.ctx.rank, k)
             if self.t.augment.active():  # same perturbations for every method; a pure function of (seed, rank, step)
                 r = self.ctx.rank
                 batch.xt_clean = batch.xt
