@@ -22,6 +22,7 @@ name before ``-seed``). Nothing here selects or tunes with target-test labels.
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 import json
 import logging
@@ -71,7 +72,7 @@ def score_checkpoint(net, data: Dict[str, np.ndarray], device) -> Dict[str, obje
     out: Dict[str, object] = {"raw": acc(p_test)}
     ada = adabn(net, x["x_target"], device)
     out["adabn"] = acc(predict(ada, x["x_test"], device)[0])
-    half = adabn(net, x["x_target"], device)
+    half = copy.deepcopy(ada)
     with torch.no_grad():
         for a, b in zip(net.modules(), half.modules()):
             if isinstance(a, torch.nn.modules.batchnorm._BatchNorm):

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from fer_edge.runtime.contract import PreprocessSpec, preprocess
 from fer_edge.runtime.crop import apply_clahe
+from fer_edge.runtime.errors import DataError
 
 from .data.dataset import FaceDataset
 
@@ -59,7 +61,7 @@ def nir_views(ds: FaceDataset, keep: np.ndarray, x: np.ndarray, spec: Preprocess
         w = channel_mix(rng)  # drawn for every face, so one unreadable image does not shift the others' mixes
         try:
             view = nir_view(ds.load_image(ds.records[int(i)]), w, clahe)
-        except (ValueError, OSError):
+        except (ValueError, DataError, cv2.error):
             continue
         if view is not None:
             out[row] = preprocess(view, spec)

@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .metrics import confusion_matrix
+
 
 def _prior(p: Sequence[float], k: int, name: str) -> np.ndarray:
     arr = np.asarray(p, dtype=np.float64).reshape(-1)
@@ -54,14 +56,22 @@ def em_prior(probs: np.ndarray, source_prior: Sequence[float], iters: int = 200,
     return pi
 
 
+def shift_weights(confusion: np.ndarray, target_pred_freq: Sequence[float], floor: float = 1e-3) -> np.ndarray:
+    """The BBSE solve: importance weights ``w = π_t / π_s`` with ``C w = μ``.
+
+    ``C[i, j] = P_source(pred = i, y = j)``, ``μ[i] = P_target(pred = i)``; least squares, clipped at ``floor``
+    (a noisy ``C`` can give negative weights). Shared by :func:`bbse_prior` and IWDAN's running estimate
+    (``train.dann.prior_estimate: confusion``).
+    """
+    c = np.asarray(confusion, dtype=np.float64)
+    mu = np.asarray(target_pred_freq, dtype=np.float64).reshape(-1)
+    return np.clip(np.linalg.lstsq(c, mu, rcond=None)[0], floor, None)
+
+
 def bbse_prior(source_pred: Sequence[int], source_true: Sequence[int], target_pred: Sequence[int],
                num_classes: int, floor: float = 1e-3) -> np.ndarray:
-    """Target class prior by black-box shift estimation.
-
-    ``C[i, j] = P_source(pred = i, y = j)`` from held-out labelled source faces, ``μ[i] = P_target(pred = i)``;
-    the importance weights ``w = π_t / π_s`` solve ``C w = μ`` (least squares, clipped at ``floor``, since a
-    noisy ``C`` can give negative weights), and ``π_t ∝ w · π_s``.
-    """
+    """Target class prior by black-box shift estimation: :func:`shift_weights` from held-out labelled source
+    faces' confusion and the target's predicted-class frequencies, then ``π_t ∝ w · π_s``."""
     sp, st, tp = (np.asarray(a, dtype=np.int64).reshape(-1) for a in (source_pred, source_true, target_pred))
     if sp.shape != st.shape or sp.size == 0 or tp.size == 0:
         raise ValueError("bbse_prior: need equally long, non-empty source predictions and labels, "
@@ -70,13 +80,9 @@ def bbse_prior(source_pred: Sequence[int], source_true: Sequence[int], target_pr
     for name, a in (("source_pred", sp), ("source_true", st), ("target_pred", tp)):
         if a.min() < 0 or a.max() >= k:
             raise ValueError(f"bbse_prior: {name} holds a class index outside 0..{k - 1}")
-    c = np.zeros((k, k))
-    np.add.at(c, (sp, st), 1.0)
-    c /= sp.size
-    mu = np.bincount(tp, minlength=k) / tp.size
-    w = np.clip(np.linalg.lstsq(c, mu, rcond=None)[0], floor, None)
-    pi_s = np.bincount(st, minlength=k).astype(np.float64) / st.size
-    pi = w * pi_s
+    c = confusion_matrix(st, sp, k).T / sp.size  # rows: prediction, columns: truth
+    w = shift_weights(c, np.bincount(tp, minlength=k) / tp.size, floor)
+    pi = w * np.bincount(st, minlength=k) / st.size
     return pi / pi.sum()
 
 

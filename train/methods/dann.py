@@ -20,6 +20,8 @@ from typing import Any, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from fer_edge.evaluation.label_shift import shift_weights
+
 from ..models import FerNet
 from .base import Batch, Logs, Method, _acc
 from .domain_adversary import DomainAdversary
@@ -70,10 +72,9 @@ class DANN(Method):
                 pred_s = F.one_hot(ls.detach().argmax(1), k).to(onehot.dtype)
                 self.confusion_s.mul_(m).add_((1 - m) * (pred_s.t() @ onehot) / ys.numel())
                 self.pred_t.mul_(m).add_((1 - m) * F.one_hot(logits_t.detach().argmax(1), k).to(onehot.dtype).mean(0))
-                ratio = torch.linalg.lstsq(self.confusion_s.cpu().double(), self.pred_t.cpu().double()[:, None]
-                                           ).solution[:, 0].to(self.prior_s)
-                self.prior_t.copy_((ratio.clamp_min(0) * self.prior_s) / (ratio.clamp_min(0) * self.prior_s).sum()
-                                   .clamp_min(1e-6))
+                ratio = torch.from_numpy(shift_weights(self.confusion_s.cpu().numpy(), self.pred_t.cpu().numpy(),
+                                                       floor=0.0)).to(self.prior_s)
+                self.prior_t.copy_(ratio * self.prior_s / (ratio * self.prior_s).sum().clamp_min(1e-6))
             else:
                 self.prior_t.mul_(m).add_((1 - m) * F.softmax(logits_t.detach(), 1).mean(0).to(self.prior_t.dtype))
             w = (self.prior_t / self.prior_s.clamp_min(1e-6)).clamp(0.2, 5.0)[ys]
