@@ -10,8 +10,8 @@ from typing import Dict, List, Literal, Optional, Tuple
 
 from ..runtime.errors import ConfigError
 
-METHOD_NAMES = ("source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal")
-Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal"]
+METHOD_NAMES = ("source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da")
+Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da"]
 Domain = Literal["studio", "cabin-nir", "kiosk"]
 
 
@@ -47,6 +47,11 @@ class SynthConfig:
         for role, n in self.counts.items():
             if not isinstance(n, int) or n < 0:
                 raise ConfigError(f"counts.{role}: {n!r} must be a whole number ≥ 0")
+
+
+#: The dataset roles a config names under ``data:`` (the order is the synthetic world's identity blocks, so it is
+#: fixed). Here, not in the data package, so the CLI and the pipeline can name them without importing torch.
+DATA_ROLES = ("source", "source_test", "target", "target_val", "target_test")
 
 
 @dataclass
@@ -174,6 +179,40 @@ class CalConfig(AdversaryConfig):
 
 
 @dataclass
+class PixelDAConfig(AdversaryConfig):
+    """Pixel-level adaptation: a generator re-renders labelled source faces in the target camera's look.
+
+    ``lambda_max`` weighs the generator's adversarial (LSGAN) term after ``warmup``; ``task_weight`` the
+    cross-entropy on translated faces; ``content_weight`` the PMSE that keeps them close to the originals.
+    ``task_through_generator`` lets that cross-entropy train the generator too (PixelDA's joint training);
+    off, the generator answers only to the discriminator and the content loss.
+    ``g_width``/``g_blocks`` size the generator, ``g_lr_mult`` its learning rate (× ``train.lr``);
+    ``d_width``, ``d_layers`` (patch size), ``d_lr`` and ``d_betas`` the patch discriminator and its own Adam.
+    """
+
+    lambda_max: float = 1.0
+    task_weight: float = 1.0
+    content_weight: float = 1.0
+    g_width: int = 16
+    g_blocks: int = 2
+    g_lr_mult: float = 0.1
+    task_through_generator: bool = False
+    d_width: int = 16
+    d_layers: int = 3
+    d_lr: float = 2e-4
+    d_betas: Tuple[float, float] = (0.5, 0.999)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("task_weight", "content_weight", "g_lr_mult"):
+            _at_least(self, name, 0.0)
+        for name in ("g_width", "d_width", "d_layers"):
+            _at_least(self, name, 1)
+        _at_least(self, "g_blocks", 0)
+        _at_least(self, "d_lr", 0.0, strict=True)
+
+
+@dataclass
 class AugmentConfig:
     """``train.augment``: everything off means the batch passes through untouched.
 
@@ -246,6 +285,7 @@ class TrainConfig:
     pose_adv: PoseAdvConfig = field(default_factory=PoseAdvConfig)
     disentangle: DisentangleConfig = field(default_factory=DisentangleConfig)
     cal: CalConfig = field(default_factory=CalConfig)
+    pixel_da: PixelDAConfig = field(default_factory=PixelDAConfig)
 
     def __post_init__(self) -> None:
         _at_least(self, "epochs", 1)

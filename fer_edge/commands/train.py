@@ -18,10 +18,11 @@ import argparse
 import logging
 
 from fer_edge.cli import add_config_arguments, load_args_config
+from fer_edge.train.config import DATA_ROLES, METHOD_NAMES
 
-HELP = "train an adaptation method (source_only, target_oracle, dann, pose_adv, disentangle, cal)"
+HELP = f"train an adaptation method ({', '.join(METHOD_NAMES)})"
 DESCRIPTION = __doc__
-ROLES = ("source", "source_test", "target", "target_val", "target_test")
+ROLES = DATA_ROLES
 log = logging.getLogger("fer_edge.train")
 
 

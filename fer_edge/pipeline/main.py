@@ -13,13 +13,14 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from fer_edge.configfields import to_dict
 from fer_edge.runtime.atomic import atomic_write
+from fer_edge.train.config import DATA_ROLES
 
 from .runner import Context, Stage, StageOutput, run_stages
 from .stamps import hash_inputs
 
 log = logging.getLogger("fer_edge.pipeline")
 
-ROLES = ("source", "source_test", "target", "target_val", "target_test")
+ROLES = DATA_ROLES
 
 
 def _json(path: Path) -> Dict[str, Any]:

@@ -18,13 +18,14 @@ import numpy as np
 
 from fer_edge.runtime.contract import labels_with_contempt
 from fer_edge.runtime.errors import DataError
+from fer_edge.train.config import DATA_ROLES
 from fer_edge.train.data.dataset import FaceDataset
 
 from .loaders import load_dataset
 
 log = logging.getLogger("fer_edge.data")
 
-ROLES = ("source", "source_test", "target", "target_val", "target_test")
+ROLES = DATA_ROLES
 #: Each role draws people from its own block of identity numbers: no identity is shared between roles.
 ROLE_BLOCK = {role: k for k, role in enumerate(ROLES)}
 BLOCK = 10_000

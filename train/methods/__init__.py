@@ -11,12 +11,13 @@ from .cal import ContrastiveAdversarial
 from .dann import DANN
 from .disentangle import Disentangle
 from .gradient_reversal import GradientReversal, grad_reverse, grl_lambda
+from .pixel_da import PixelDA
 from .pose_adv import PoseAdversarial
 from .source_only import SourceOnly
 from .target_oracle import TargetOracle
 
 METHODS: Dict[str, Type[Method]] = {cls.name: cls for cls in (
-    SourceOnly, TargetOracle, DANN, PoseAdversarial, Disentangle, ContrastiveAdversarial)}
+    SourceOnly, TargetOracle, DANN, PoseAdversarial, Disentangle, ContrastiveAdversarial, PixelDA)}
 
 
 def method_class(name: str) -> Type[Method]:
