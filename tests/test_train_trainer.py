@@ -53,6 +53,17 @@ def test_summary_schema_files_and_manifest(datasets, tmp_path):
     assert len(rows) == 3 and "train_disc_acc" in rows[0] and "score_dev" in rows[0]
     f = np.load(tmp_path / "features.npz")
     assert f["feats"].shape == (40, cfg.model.feature_dim) and set(f["domain"].tolist()) == {0, 1}
+    assert not (tmp_path / "translated.png").exists()  # only a method with a generator draws one
+
+
+def test_pixel_da_run_shows_what_its_generator_learned(datasets, tmp_path):
+    import cv2
+
+    s = train(load_config("ci", FAST), datasets, tmp_path, method="pixel_da")
+    assert s["method"] == "pixel_da" and "train_translated_acc" in (tmp_path / "metrics.csv").read_text()
+    grid = cv2.imread(str(tmp_path / "translated.png"), cv2.IMREAD_GRAYSCALE)
+    size = load_config("ci").preprocess.size
+    assert grid is not None and grid.shape[0] == 4 * size * 2  # source, translated, difference, target rows
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])

@@ -254,6 +254,10 @@ class Trainer:
                 return None  # simulated interruption (tests); last.state.pt holds everything
         if not self.ctx.is_main:
             return None
+        with torch.no_grad():
+            self.method.eval()
+            self.method.write_artefacts(self.out, self.sup.head(8, seed).x.to(self.device),
+                                        self.splits["target"].head(8, seed).x.to(self.device))
         best, _ = load_checkpoint(self.out / "best.pt")
         best.to(self.device)
         buf = io.BytesIO()

@@ -113,6 +113,11 @@ class Method(nn.Module):
     def inference_module(self) -> FerNet:
         return self.net
 
+    def write_artefacts(self, out_dir: Any, xs: torch.Tensor, xt: torch.Tensor) -> List[str]:
+        """Training-only pictures a method wants its user to see (called once, after the last epoch, with a
+        few source and target faces); returns the file names written. Default: none."""
+        return []
+
     # -- helpers for subclasses --------------------------------------------------------------------
     def source_and_target(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features and logits of source and target, from two separate forward passes."""

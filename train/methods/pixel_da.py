@@ -25,14 +25,20 @@ Parts and losses:
 
 ``G``'s parameters are a trainer parameter group at ``lr × g_lr_mult``; ``disc_acc`` is D's accuracy on the
 last batch (≈ 100 %: G cannot fool it; ≈ 50 %: the translated faces pass for cabin faces patch by patch).
+After training, ``translated.png`` in the run folder shows what ``G`` learned: studio faces, their translations,
+the difference (mid-gray = unchanged) and unlabelled cabin faces for comparison.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from fer_edge.runtime.atomic import atomic_write
 
 from ..models import FerNet
 from .base import Batch, Logs, Method, _acc
@@ -112,6 +118,25 @@ class PixelDA(Method):
         groups.append({"params": list(self.translator.parameters()), "lr": lr * float(self.mcfg.g_lr_mult),
                        "name": "translator"})
         return groups
+
+    def write_artefacts(self, out_dir: Any, xs: torch.Tensor, xt: torch.Tensor) -> List[str]:
+        import cv2
+
+        fake = self.translator(xs)
+        rows = [xs, fake, (fake - xs) * 0.5, xt]  # the difference at half contrast, centred on mid-gray
+        mean, std = float(xs.mean()), float(xs.std()) or 1.0
+        tiles = []
+        for r in rows:
+            imgs = r[:, 0].detach().float().cpu().numpy()
+            imgs = imgs if r is rows[2] else (imgs - mean) / (4 * std)  # faces: ±2 sd of the source fill 0..255
+            tiles.append(np.concatenate(list(np.clip(imgs + 0.5, 0, 1)), axis=1))
+        grid = (np.concatenate(tiles, axis=0) * 255).astype(np.uint8)
+        grid = cv2.resize(grid, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        ok, png = cv2.imencode(".png", grid)
+        if not ok:
+            return []
+        atomic_write(Path(out_dir) / "translated.png", png.tobytes())
+        return ["translated.png"]
 
     def discriminator_step(self, batch: Batch) -> Logs:
         with torch.no_grad():
