@@ -191,11 +191,12 @@ class PixelDAConfig(AdversaryConfig):
     """
 
     lambda_max: float = 1.0
+    warmup: float = 0.0
     task_weight: float = 1.0
-    content_weight: float = 1.0
+    content_weight: float = 0.1
     g_width: int = 16
     g_blocks: int = 2
-    g_lr_mult: float = 0.1
+    g_lr_mult: float = 1.0
     task_through_generator: bool = False
     d_width: int = 16
     d_layers: int = 3
