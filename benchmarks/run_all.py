@@ -169,8 +169,9 @@ def _body(doc: Path) -> str:
         lines = lines[1:]
     # demote headings one level so the sections nest under BENCHMARKS.md's own
     text = "\n".join("#" + ln if ln.startswith("#") else ln for ln in lines).strip() + "\n"
-    # links between write-ups are relative to docs/; BENCHMARKS.md sits one level up
-    return re.sub(r"\]\((?!https?:|#|/|\.\./)([^)]+\.md(?:#[^)]*)?)\)", lambda m: f"](docs/{m.group(1)})", text)
+    # links between write-ups (and their pictures) are relative to docs/; BENCHMARKS.md sits one level up
+    return re.sub(r"\]\((?!https?:|#|/|\.\./)([^)]+\.(?:md|png|svg|jpg)(?:#[^)]*)?)\)",
+                  lambda m: f"](docs/{m.group(1)})", text)
 
 
 def assemble(plan: Plan, out: Path) -> str:

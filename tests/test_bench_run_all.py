@@ -32,7 +32,7 @@ def checkout(tmp_path):
     (tmp_path / "benchmarks" / "broken.py").write_text("raise SystemExit(3)\n")
     (tmp_path / "docs" / "bench-eval.md").write_text(
         "# Speed\n\nINT8 is 4.0x eager (`fer-edge bench ...`); see [the data](bench-data.md), "
-        "[eval](eval.md#fer-edge-bench) and [the web](https://example.org/x.md)\n")
+        "[eval](eval.md#fer-edge-bench) and [the web](https://example.org/x.md) ![faces](img/faces.png)\n")
     return tmp_path
 
 
@@ -53,7 +53,7 @@ def test_only_runs_the_named_step_and_assembles_everything(run_all, checkout):
     assert "not run (kept the existing write-up)" in text
     # links between write-ups are relative to docs/; in BENCHMARKS.md (one level up) they point into docs/
     assert "[the data](docs/bench-data.md)" in text and "[eval](docs/eval.md#fer-edge-bench)" in text
-    assert "[the web](https://example.org/x.md)" in text
+    assert "[the web](https://example.org/x.md)" in text and "![faces](docs/img/faces.png)" in text
 
 
 def test_a_failing_step_is_reported_and_sets_the_exit_code(run_all, checkout):

@@ -132,7 +132,7 @@ class PixelDA(Method):
             tiles.append(np.concatenate(list(np.clip(imgs + 0.5, 0, 1)), axis=1))
         grid = (np.concatenate(tiles, axis=0) * 255).astype(np.uint8)
         grid = cv2.resize(grid, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-        ok, png = cv2.imencode(".png", grid)
+        ok, png = cv2.imencode(".png", grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
         if not ok:
             return []
         atomic_write(Path(out_dir) / "translated.png", png.tobytes())
