@@ -66,15 +66,16 @@ def test_pixel_da_run_shows_what_its_generator_learned(datasets, tmp_path):
     assert grid is not None and grid.shape[0] == 4 * size * 2  # source, translated, difference, target rows
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_resume_reaches_the_same_final_state(datasets, tmp_path, ema):
+# cal and pixel_da step an adversary with their own optimiser, whose state must survive the cut too
+@pytest.mark.parametrize("method,ema", [("cal", 0.0), ("cal", 0.9), ("pixel_da", 0.0)])
+def test_resume_reaches_the_same_final_state(datasets, tmp_path, method, ema):
     cfg = load_config("ci", ["train.epochs=3", "train.steps_per_epoch=2", "train.batch_size=8",
                              "train.feature_samples=8", "model.dropout=0.3", "train.augment.flip=true",
                              "train.augment.shift=0.05", "train.augment.brightness=0.2", f"train.ema={ema}"])
-    full = train(cfg, datasets, tmp_path / "full", method="cal")
-    assert train(cfg, datasets, tmp_path / "cut", method="cal", stop_after=1) is None
+    full = train(cfg, datasets, tmp_path / "full", method=method)
+    assert train(cfg, datasets, tmp_path / "cut", method=method, stop_after=1) is None
     assert load_state(tmp_path / "cut" / "last.state.pt")["epoch"] == 1
-    resumed = train(cfg, datasets, tmp_path / "cut", method="cal", resume=True)
+    resumed = train(cfg, datasets, tmp_path / "cut", method=method, resume=True)
     for k in ("target_test_accuracy", "source_test_accuracy", "selected_epoch", "selector_scores"):
         assert resumed[k] == full[k], k
     for part in ("method",) + (("ema",) if ema else ()):
@@ -156,7 +157,7 @@ def test_batch_streams_are_deterministic_sharded_and_balanced():
     assert 0.4 < (labels[drawn] == 1).mean() < 0.6
 
 
-def _ddp_worker(rank, world, port, ds, out):
+def _ddp_worker(rank, world, port, ds, out, method):
     import datetime
     import os
 
@@ -173,13 +174,15 @@ def _ddp_worker(rank, world, port, ds, out):
     from fer_edge.train.trainer import Trainer
 
     ctx = setup("cpu")  # joins the group initialised above
-    trainer = Trainer(cfg, ds, Path(out) / "run", "dann", ctx)
+    trainer = Trainer(cfg, ds, Path(out) / "run", method, ctx)
     trainer.fit()
     torch.save(trainer.method.state_dict(), Path(out) / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
-def test_two_process_training_keeps_ranks_identical(tmp_path):
+# dann: the trainer's gradient sync; pixel_da (the default config's method): also its own-optimiser discriminator
+@pytest.mark.parametrize("method", ["dann", "pixel_da"])
+def test_two_process_training_keeps_ranks_identical(tmp_path, method):
     import socket
     import time
 
@@ -190,7 +193,7 @@ def test_two_process_training_keeps_ranks_identical(tmp_path):
         port = s.getsockname()[1]
     # files are written once here; the workers get the (picklable) datasets and only read them
     ds = make_datasets(tmp_path / "faces", n_source=48, n_target=32)
-    procs = mp.spawn(_ddp_worker, args=(2, port, ds, str(tmp_path)), nprocs=2, join=False)
+    procs = mp.spawn(_ddp_worker, args=(2, port, ds, str(tmp_path), method), nprocs=2, join=False)
     deadline = time.time() + 300
     while not procs.join(timeout=5):
         if time.time() > deadline:
