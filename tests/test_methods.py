@@ -11,8 +11,8 @@ from fer_edge.config import load_config
 from fer_edge.runtime.contract import LABELS
 from fer_edge.train.methods import METHODS, Batch, build_method, grad_reverse, grl_lambda
 from fer_edge.train.methods.cal import contrastive_groups_loss, strong_mask
-from fer_edge.train.methods.disentangle import frozen_call
 from fer_edge.train.methods.domain_adversary import DomainAdversary
+from fer_edge.train.methods.frozen import frozen_call
 from fer_edge.train.methods.gradient_reversal import GradientReversal
 from fer_edge.train.methods.losses import (
     entropy,

@@ -27,20 +27,14 @@ from typing import Any, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from ..models import FerNet
 from ..models.backbones import build_backbone
 from ..models.heads import FaceDecoder, MLPHead
 from .base import Batch, Logs, Method, _acc
 from .domain_adversary import DomainAdversary
+from .frozen import frozen_call
 from .losses import uniform_confusion
-
-
-def frozen_call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)`` with its parameters detached: gradients reach ``x`` but never the module."""
-    params = {k: v.detach() for k, v in module.named_parameters()}
-    return functional_call(module, params, (x,))
 
 
 class Disentangle(Method):

@@ -14,14 +14,18 @@ Parts and losses:
   inside (cheap on a CPU), its last convolution zero-initialised so it starts as the identity. Its receptive
   field (~15 px of a 64 px crop) reaches a brow or a lip, not the whole face: it can change how features look,
   not which expression the face shows.
-* ``D`` (:class:`PatchDiscriminator`): strided convolutions to an 8 x 8 grid of real/fake logits, trained in
+* ``D`` (:class:`PatchDiscriminator`): strided convolutions to a grid of real/fake logits (8 x 8 for a 64 px
+  crop at the default 3 layers, each logit seeing a ~38 px patch), trained in
   ``discriminator_step`` by its own Adam on ``G(x_s)`` (detached) vs ``x_t`` with the least-squares GAN loss
   (Mao et al. 2017: bounded gradients, steadier than the log loss over a few hundred steps).
-* ``L = CE(C(x_s)) + w_task·CE(C(G(x_s))) + λ(p)·LSGAN_G(D(G(x_s))) + w_content·PMSE(G(x_s), x_s)``: the
-  task term on translated faces is what stops ``G`` from erasing expressions (a translated face must stay
-  classifiable); PMSE is PixelDA's content-similarity loss, a mean squared error that ignores a uniform
-  shift in brightness (``mean(d²) − mean(d)²``), so ``G`` may change the overall light freely but pays for
-  every local change. λ(p) is the shared warm-up schedule with ``lambda_max`` as the adversarial weight.
+* ``L = CE(C(x_s)) + w_task·CE(C(sg(G(x_s)))) + λ(p)·LSGAN_G(D(G(x_s))) + w_content·PMSE(G(x_s), x_s)``: the
+  task term teaches the classifier the translated faces under the studio labels. By default it does not
+  reach ``G`` (``sg``: stop-gradient): allowed to (``task_through_generator``, PixelDA's joint training), ``G``
+  learned to make faces easier to classify rather than more cabin-like and lost 10 points on the dev world
+  (docs/bench-train-dev-pixda.md). What keeps ``G`` from erasing expressions is its small receptive field and
+  PMSE, PixelDA's content-similarity loss: a mean squared error that ignores a uniform shift in brightness
+  (``mean(d²) − mean(d)²``), so ``G`` may change the overall light freely but pays for every local change.
+  λ(p) is the shared warm-up schedule with ``lambda_max`` as the adversarial weight.
 
 ``G``'s parameters are a trainer parameter group at ``lr × g_lr_mult``; ``disc_acc`` is D's accuracy on the
 last batch (≈ 100 %: G cannot fool it; ≈ 50 %: the translated faces pass for cabin faces patch by patch).
@@ -42,6 +46,7 @@ from fer_edge.runtime.atomic import atomic_write
 
 from ..models import FerNet
 from .base import Batch, Logs, Method, _acc
+from .frozen import frozen_call
 from .gradient_reversal import grl_lambda
 
 
@@ -66,7 +71,8 @@ class Translator(nn.Module):
 class PatchDiscriminator(nn.Module):
     """``layers`` stride-2 convolutions (``width``, 2×, 4×, …) and a 3x3 logit layer: one logit per patch.
 
-    Each layer doubles the patch a logit sees (3 layers: ~46 px of a 64 px crop, 2 layers: ~22 px). A smaller
+    Each layer about doubles the patch a logit sees (2 layers: ~18 px of a 64 px crop, 3: ~38 px, 4: ~78 px,
+    the whole crop). A smaller
     patch judges texture and local contrast, which the generator can change, rather than head pose and face
     shape, which it cannot."""
 
@@ -123,13 +129,13 @@ class PixelDA(Method):
         import cv2
 
         fake = self.translator(xs)
-        rows = [xs, fake, (fake - xs) * 0.5, xt]  # the difference at half contrast, centred on mid-gray
         mean, std = float(xs.mean()), float(xs.std()) or 1.0
-        tiles = []
-        for r in rows:
-            imgs = r[:, 0].detach().float().cpu().numpy()
-            imgs = imgs if r is rows[2] else (imgs - mean) / (4 * std)  # faces: ±2 sd of the source fill 0..255
-            tiles.append(np.concatenate(list(np.clip(imgs + 0.5, 0, 1)), axis=1))
+
+        def faces(x: torch.Tensor) -> torch.Tensor:  # ±2 sd of the source fill the gray range
+            return (x - mean) / (4 * std)
+
+        rows = [faces(xs), faces(fake), (fake - xs) * 0.5, faces(xt)]  # the change at half contrast
+        tiles = [np.concatenate(list(np.clip(r[:, 0].float().cpu().numpy() + 0.5, 0, 1)), axis=1) for r in rows]
         grid = (np.concatenate(tiles, axis=0) * 255).astype(np.uint8)
         grid = cv2.resize(grid, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         ok, png = cv2.imencode(".png", grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
@@ -157,13 +163,7 @@ class PixelDA(Method):
         fake = self.translator(batch.xs)
         lf = self.net.classify(self.features(fake if c.task_through_generator else fake.detach(), "source"))
         ce_fake = F.cross_entropy(lf, batch.ys)
-        for p in self.disc.parameters():  # D is only read here; its own step is discriminator_step
-            p.requires_grad_(False)
-        try:
-            g_adv = 0.5 * ((self.disc(fake) - 1) ** 2).mean()
-        finally:
-            for p in self.disc.parameters():
-                p.requires_grad_(True)
+        g_adv = 0.5 * ((frozen_call(self.disc, fake) - 1) ** 2).mean()  # D is trained only in discriminator_step
         content = pmse(fake, batch.xs)
         lam = grl_lambda(batch.p, float(c.lambda_max), float(c.warmup))
         total = ce + float(c.task_weight) * ce_fake + lam * g_adv + float(c.content_weight) * content
