@@ -27,17 +27,22 @@ import numpy as np
 
 from fer_edge.config import load_config
 from fer_edge.train.data.loaders import load_dataset
-from fer_edge.train.data.sources import role_identities, role_seed
+from fer_edge.train.data.sources import WORLD_VERSION, role_identities, role_seed
 from fer_edge.train.data.synth import MARKER, generate
 
 TARGETS = {"studio_strong": 90.0, "drop": 20.0, "cabin_oracle_strong": 85.0, "haar_studio": 90.0}
 
 
-def synth(out: Path, domain: str, kind: str, role: str, count: int, size: int, workers: int, seed: int) -> Path:
-    """Generate once per settings (the folder name carries them)."""
-    d = out / f"{domain}-{kind}-{role}-{count}-{size}-s{seed}"
+def synth(out: Path, domain: str, kind: str, role: str, count: int, size: int, workers: int, seed: int,
+          crop=None) -> Path:
+    """Generate once per settings (the folder name carries them: the world version and the crop policy too, so a
+    folder rendered by an older world or cut another way is never reused). Crops are cut with ``crop``, the
+    deployment contract's policy (the default config's ``crop:``), as the trainer cuts them."""
+    tag = "" if crop is None else f"-m{crop.margin:g}{'-clahe' if crop.clahe else ''}"
+    d = out / f"{domain}-{kind}-{role}-{count}-{size}-s{seed}-w{WORLD_VERSION}{tag}"
     if not (d / MARKER).is_file():
-        generate(domain, kind, d, count, role_identities(seed, role, 60), size, role_seed(seed, role), workers)
+        generate(domain, kind, d, count, role_identities(seed, role, 60), size, role_seed(seed, role), workers,
+                 crop=crop)
     return d
 
 
@@ -143,19 +148,19 @@ def main(argv=None) -> int:
     n_train, n_test, n_scenes = (2000, 500, 60) if args.quick else (6000, 1000, 150)
     epochs = args.epochs or (12 if args.quick else 40)
     out = Path(args.out)
-    spec = load_config("default").preprocess
-    size = load_config("default").data.synth.size
+    default = load_config("default")
+    spec, size, crop = default.preprocess, default.data.synth.size, default.crop
     t0 = time.time()
     sets = {}
     for dom in ("studio", "cabin-nir"):
-        sets[dom, "train"] = synth(out, dom, "crops", "source", n_train, size, args.workers, args.seed)
-        sets[dom, "test"] = synth(out, dom, "crops", "target_test", n_test, size, args.workers, args.seed)
+        sets[dom, "train"] = synth(out, dom, "crops", "source", n_train, size, args.workers, args.seed, crop)
+        sets[dom, "test"] = synth(out, dom, "crops", "target_test", n_test, size, args.workers, args.seed, crop)
         sets[dom, "scenes"] = synth(out, dom, "scenes", "source_test", n_scenes, size, args.workers, args.seed)
     t_gen = time.time() - t0
     data = {k: arrays(v, spec) for k, v in sets.items() if k[1] != "scenes"}
     res: Dict[str, object] = {"command": "python benchmarks/domain_gap.py " + " ".join(argv or sys.argv[1:]),
                               "backbone": args.backbone, "epochs": epochs, "n_train": n_train, "n_test": n_test,
-                              "preprocess": spec.to_dict()}
+                              "preprocess": spec.to_dict(), "crop": crop.to_dict()}
     t1 = time.time()
     studio_net = train(*data["studio", "train"][:2], epochs, args.backbone, args.seed)
     res["studio_on_studio"] = accuracy(studio_net, *data["studio", "test"])
@@ -191,7 +196,8 @@ def render(res: Dict) -> str:
     s, c, o = res["studio_on_studio"], res["studio_on_cabin"], res["cabin_on_cabin"]
     lines: List[str] = [
         f"Command: `{res['command']}` (FerNet `{res['backbone']}`, {res['epochs']} epochs, "
-        f"{res['n_train']} train / {res['n_test']} test faces per domain, preprocess 64 px gray)", "",
+        f"{res['n_train']} train / {res['n_test']} test faces per domain, preprocess 64 px gray, crops cut by the "
+        f"contract: margin {res['crop']['margin']:g}{', CLAHE' if res['crop'].get('clahe') else ''})", "",
         "| trained on → evaluated on | accuracy, intensity ≥ 0.5 | accuracy, all (weak included) |",
         "|---|---|---|",
         f"| studio → studio (held-out people) | {s['strong']:.1f} % (n={s['n_strong']}) | {s['overall']:.1f} % |",
