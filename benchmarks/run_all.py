@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Preferred order of areas (anything else follows alphabetically).
 ORDER = ("pipeline",
          "data", "domain_gap", "factors", "domain_factors", "footage", "faces_fps",
-         "train", "train_methods", "train-seeds10", "train-dev-pixda", "train-long", "posthoc", "posthoc_target",
-         "train-w4", "train-pooled", "train-nchw", "train-dev",
+         "train", "train_methods", "train-seeds10", "train-kiosk", "train-dev-pixda", "train-long", "posthoc",
+         "posthoc_target", "train-w4", "train-pooled", "train-nchw", "train-dev",
          "train-dev-long", "train-dev16", "train-dev-mcc", "train-dev-contract", "train-dev-s6", "calibration", "int8",
          "runtime", "runtime_accuracy", "eval")
 TITLES = {"pipeline": "The main job (make demo)",
@@ -49,6 +49,7 @@ TITLES = {"pipeline": "The main job (make demo)",
           "train": "Adaptation methods", "train_methods": "Adaptation methods",
           "train-long": "Adaptation methods at 3× the steps (benchmark world, three seeds)",
           "train-seeds10": "pixel_da against source-only over ten seeds (benchmark world)",
+          "train-kiosk": "pixel_da on the kiosk camera (studio → kiosk, three seeds)",
           "train-dev-pixda": "Dev world: choosing pixel_da's settings (pixel-level adaptation)",
           "train-dev-s6": "Dev world: DANN, self-training, IWDAN and the budget under the CLAHE contract",
           "posthoc": "Post-hoc label-free corrections: AdaBN and class-prior correction",

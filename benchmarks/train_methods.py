@@ -197,6 +197,15 @@ def run_parallel(args: argparse.Namespace, methods: List[str]) -> Dict[str, List
     return merged
 
 
+def report_title(source: str, target: str) -> str:
+    """The report's heading names the task it measured (``synth:kiosk`` → ``kiosk``; a dataset path as given)."""
+    def name(value: str) -> str:
+        return value.split(":", 1)[1] if value.startswith("synth:") else value
+
+    synthetic = source.startswith("synth:") and target.startswith("synth:")
+    return f"# Training benchmark: {name(source)} → {name(target)}{' (synthetic world)' if synthetic else ''}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="default")
@@ -253,7 +262,7 @@ def main(argv=None) -> int:
             results[m] += [dict(r, draw=k) for r in pooled.get(m, [])]
     cmd = "python benchmarks/train_methods.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     t = cfg0.train
-    lines = ["# Training benchmark: studio → cabin-nir (synthetic world)", "",
+    lines = [report_title(cfg0.data.source, cfg0.data.target), "",
              f"Command: `{cmd.strip()}`  ", f"Config: `{args.config}` + `{' '.join(overrides) or 'no overrides'}`; "
              f"backbone {cfg0.model.backbone} (width {cfg0.model.width}), input {cfg0.preprocess.size} px "
              f"{cfg0.preprocess.colour}, crop margin {cfg0.crop.margin}"

@@ -84,3 +84,8 @@ def test_dominant_class_correlation_names_the_class_and_skips_the_oracle(bench):
     line = bench.dominant_class_correlation(results, {"neutral": 0.34, "anger": 0.11})
     assert "3 non-oracle runs" in line and "`neutral`" in line and "r = 1.00" in line
     assert bench.dominant_class_correlation(results, {}) == ""
+
+
+def test_report_title_names_the_task_measured(bench):
+    assert bench.report_title("synth:studio", "synth:kiosk") == "# Training benchmark: studio → kiosk (synthetic world)"
+    assert bench.report_title("synth:studio", "/data/cam") == "# Training benchmark: studio → /data/cam"
