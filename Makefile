@@ -33,6 +33,7 @@ bench: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PYTHON) benchmarks/train_methods.py --seeds 0,1,2,3,4 --jobs 2
+	$(PYTHON) benchmarks/run_all.py --assemble-only
 
 bench-data: $(STAMP)
 	$(PYTHON) benchmarks/domain_gap.py

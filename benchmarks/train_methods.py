@@ -197,6 +197,17 @@ def run_parallel(args: argparse.Namespace, methods: List[str]) -> Dict[str, List
     return merged
 
 
+def with_prose_kept(path: Path, generated: str) -> str:
+    """``generated`` followed by the hand-written part of the report already at ``path``: everything from its
+    first ``## `` heading on (the generated part has none). A rerun refreshes the tables and keeps the reading."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return generated
+    i = old.find("\n## ")
+    return generated if i < 0 else generated.rstrip("\n") + "\n" + old[i:]
+
+
 def report_title(source: str, target: str) -> str:
     """The report's heading names the task it measured (``synth:kiosk`` → ``kiosk``; a dataset path as given)."""
     def name(value: str) -> str:
@@ -296,7 +307,7 @@ def main(argv=None) -> int:
                          f"{_num(sc.get('im'))} | {_num(sc.get('snd'))} | {_num(sc.get('dev'))} | "
                          f"{_num(sc.get('source_val'))} | "
                          f"{_num(r.get('final_disc_acc'))} |")
-    atomic_write(Path(args.report), "\n".join(lines) + "\n")
+    atomic_write(Path(args.report), with_prose_kept(Path(args.report), "\n".join(lines) + "\n"))
     atomic_write(Path(args.out) / "results.json", json.dumps(results, indent=1))
     print("\n".join(lines))
     return 0

@@ -89,3 +89,10 @@ def test_dominant_class_correlation_names_the_class_and_skips_the_oracle(bench):
 def test_report_title_names_the_task_measured(bench):
     assert bench.report_title("synth:studio", "synth:kiosk") == "# Training benchmark: studio → kiosk (synthetic world)"
     assert bench.report_title("synth:studio", "/data/cam") == "# Training benchmark: studio → /data/cam"
+
+
+def test_a_rerun_refreshes_the_tables_and_keeps_the_written_reading(bench, tmp_path):
+    report = tmp_path / "bench-train.md"
+    assert bench.with_prose_kept(report, "# T\n\n| new |\n") == "# T\n\n| new |\n"  # no report yet
+    report.write_text("# T\n\n| old |\n\n## What this shows\n\nreading\n")
+    assert bench.with_prose_kept(report, "# T\n\n| new |\n") == "# T\n\n| new |\n\n## What this shows\n\nreading\n"
