@@ -16,6 +16,7 @@ preprocessing of configs/default.yaml (64 px gray).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -27,7 +28,7 @@ import numpy as np
 
 from fer_edge.config import load_config
 from fer_edge.train.data.loaders import load_dataset
-from fer_edge.train.data.sources import WORLD_VERSION, role_identities, role_seed
+from fer_edge.train.data.sources import WORLD_VERSION, crop_key, role_identities, role_seed
 from fer_edge.train.data.synth import MARKER, generate
 
 TARGETS = {"studio_strong": 90.0, "drop": 20.0, "cabin_oracle_strong": 85.0, "haar_studio": 90.0}
@@ -38,7 +39,10 @@ def synth(out: Path, domain: str, kind: str, role: str, count: int, size: int, w
     """Generate once per settings (the folder name carries them: the world version and the crop policy too, so a
     folder rendered by an older world or cut another way is never reused). Crops are cut with ``crop``, the
     deployment contract's policy (the default config's ``crop:``), as the trainer cuts them."""
-    tag = "" if crop is None else f"-m{crop.margin:g}{'-clahe' if crop.clahe else ''}"
+    if crop is None:
+        tag = ""
+    else:  # the same crop fields the trainer's synthetic cache keys on
+        tag = "-c" + hashlib.sha256(json.dumps(crop_key(crop), sort_keys=True).encode()).hexdigest()[:8]
     d = out / f"{domain}-{kind}-{role}-{count}-{size}-s{seed}-w{WORLD_VERSION}{tag}"
     if not (d / MARKER).is_file():
         generate(domain, kind, d, count, role_identities(seed, role, 60), size, role_seed(seed, role), workers,

@@ -12,7 +12,7 @@ import json
 import logging
 import zlib
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -46,15 +46,19 @@ def role_identities(seed: int, role: str, count: int) -> List[int]:
     return list(range(base, base + int(count)))
 
 
+def crop_key(crop) -> Dict[str, object]:
+    """The crop-policy fields that change the pixels of a cut face: part of every synthetic cache key."""
+    return {"margin": crop.margin, "square": crop.square, "clahe": crop.clahe, "align": crop.align}
+
+
 def synth_dir(cfg, domain: str, role: str) -> Path:
     """The cache folder of a ``synth:<domain>`` role (named by a hash of its settings)."""
     s = cfg.data.synth
     if role not in s.counts:
         raise DataError(f"data.synth.counts has no entry for role {role!r}; add e.g. counts.{role}: 1000")
-    crop = cfg.crop
     key = {"world": WORLD_VERSION, "domain": domain, "role": role, "count": int(s.counts[role]),
            "identities": int(s.identities), "size": int(s.size), "seed": int(s.seed),
-           "crop": {"margin": crop.margin, "square": crop.square, "clahe": crop.clahe, "align": crop.align}}
+           "crop": crop_key(cfg.crop)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cfg.data.root) / f"{domain}-{role}-{digest}"
 
