@@ -92,9 +92,9 @@ def load_images(folder: Union[str, Path], contract: Contract, num_images: int, m
     if detect:
         result = _detect_arrays(folder, contract, num_images, labelled, seed)
     else:
-        from fer_edge.train.data.faces import check_crop_folder
+        from fer_edge.train.data.faces import precut_finish
 
-        check_crop_folder(folder, contract.crop)  # crops `data faces` cut under another policy are refused
+        ds.finish = precut_finish(folder, contract.crop)  # refuses crops cut under another policy; CLAHE as deployed
         ds = ds.subset(_pick(len(ds), num_images, seed))
         x, y, paths, skipped = dataset_arrays(ds, contract.preprocess, progress=len(ds) > 200)
         result = ImageSet(x, y, paths, skipped)

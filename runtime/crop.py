@@ -20,6 +20,9 @@ from .errors import ConfigError
 BBox = Tuple[int, int, int, int]  # x, y, w, h in frame pixels
 
 DETECTORS = ("haar", "yunet")
+#: The policy fields that decide a cut face's pixels (the others decide only *where* a face is): they must match
+#: between training and deployment, and they key every cache of cut faces.
+PIXEL_FIELDS = ("margin", "square", "clahe", "align")
 SELECTIONS = ("largest", "all")
 
 
@@ -75,7 +78,7 @@ class CropPolicy:
         margin, squareness, CLAHE and alignment decide the pixels the model sees and must match.
         """
         diffs = [f"{k}: model expects {getattr(self, k)!r}, got {getattr(other, k)!r}"
-                 for k in ("margin", "square", "clahe", "align") if getattr(self, k) != getattr(other, k)]
+                 for k in PIXEL_FIELDS if getattr(self, k) != getattr(other, k)]
         return "; ".join(diffs) or None
 
 
@@ -136,6 +139,17 @@ def crop_face(frame: np.ndarray, bbox: Sequence[float], policy: CropPolicy,
         pads = (sy0 - y0, (y0 + h) - sy1, sx0 - x0, (x0 + w) - sx1)
         if any(pads):
             crop = cv2.copyMakeBorder(crop, *pads, borderType=cv2.BORDER_REPLICATE)
+    return finish_crop(crop, policy)
+
+
+def finish_crop(crop: np.ndarray, policy: CropPolicy) -> np.ndarray:
+    """The last step of every crop the model sees: CLAHE when ``policy.clahe``, else the crop unchanged.
+
+    :func:`crop_face` ends with it, and so does the decoding of a folder of pre-cut faces (FER2013, a
+    camera vendor's crops: ``FaceDataset.finish``), so a model trained on pre-cut faces sees the same pixels
+    as the runtime gives it from a detected face. Geometry (margin, squareness, alignment) is the one thing a
+    pre-cut crop keeps from whoever cut it.
+    """
     if policy.clahe:
         crop = apply_clahe(crop)
     return np.ascontiguousarray(crop)

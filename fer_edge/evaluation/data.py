@@ -29,7 +29,9 @@ def load_eval_dataset(path: Union[str, Path], contract: Contract, fmt: str = "au
         from .footage import load_footage
 
         return load_footage(path, contract)
-    from fer_edge.train.data.faces import check_crop_folder
+    from fer_edge.train.data.faces import precut_finish
 
-    check_crop_folder(path, contract.crop)  # crops `data faces` cut under another policy are refused
-    return _loader()(str(path), fmt=fmt)
+    finish = precut_finish(path, contract.crop)  # refuses crops `data faces` cut under another policy
+    ds = _loader()(str(path), fmt=fmt)
+    ds.finish = finish  # pre-cut faces get the model's crop finish (CLAHE), as the runtime gives a detected face
+    return ds

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, preprocess
+from fer_edge.runtime.crop import PIXEL_FIELDS, CropPolicy, finish_crop
 from fer_edge.runtime.errors import DataError
 
 NAN = float("nan")
@@ -95,6 +96,9 @@ class FaceDataset:
     skipped: List[Skip] = field(default_factory=list)
     #: Decoded images held in memory, keyed by record path (FER2013 pixels, tests); checked before disk.
     memory: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: Pre-cut faces (cut by someone else): the crop policy whose finish (CLAHE) :meth:`arrays` applies before
+    #: ``preprocess``, as the runtime does to a detected face. None: the pixels are final (fer-edge cut them).
+    finish: Optional[CropPolicy] = None
     _cache: Dict[str, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -121,7 +125,8 @@ class FaceDataset:
     def subset(self, indices: Sequence[int], name: Optional[str] = None) -> FaceDataset:
         recs = [self.records[i] for i in indices]
         mem = {r.path: self.memory[r.path] for r in recs if r.path in self.memory} if self.memory else {}
-        return FaceDataset(self.root, recs, self.labels, name or self.name, list(self.skipped), mem)
+        return FaceDataset(self.root, recs, self.labels, name or self.name, list(self.skipped), mem,
+                           finish=self.finish)
 
     def class_counts(self) -> Dict[str, int]:
         counts = {lab: 0 for lab in self.labels}
@@ -148,7 +153,7 @@ class FaceDataset:
 
         Cached per spec, so a trainer can call it every epoch for free.
         """
-        key = repr(spec)
+        key = repr(spec) + repr(None if self.finish is None else [getattr(self.finish, k) for k in PIXEL_FIELDS])
         if key in self._cache:
             return self._cache[key]
         xs: List[np.ndarray] = []
@@ -163,7 +168,8 @@ class FaceDataset:
                 pass
         for i, rec in enumerate(it):
             try:
-                xs.append(preprocess(self.load_image(rec), spec))
+                img = self.load_image(rec)
+                xs.append(preprocess(img if self.finish is None else finish_crop(img, self.finish), spec))
                 keep.append(i)
             except (ValueError, DataError, cv2.error) as exc:
                 self.skipped.append(Skip(rec.path, str(exc)))

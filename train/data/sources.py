@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from fer_edge.runtime.contract import labels_with_contempt
+from fer_edge.runtime.crop import PIXEL_FIELDS
 from fer_edge.runtime.errors import DataError
 from fer_edge.train.config import DATA_ROLES
 from fer_edge.train.data.dataset import FaceDataset
@@ -48,7 +49,7 @@ def role_identities(seed: int, role: str, count: int) -> List[int]:
 
 def crop_key(crop) -> Dict[str, object]:
     """The crop-policy fields that change the pixels of a cut face: part of every synthetic cache key."""
-    return {"margin": crop.margin, "square": crop.square, "clahe": crop.clahe, "align": crop.align}
+    return {k: getattr(crop, k) for k in PIXEL_FIELDS}
 
 
 def synth_dir(cfg, domain: str, role: str) -> Path:
@@ -102,7 +103,9 @@ def load_split(cfg, role: str) -> Optional[FaceDataset]:
 
         return footage_dataset(value, cfg.crop, labels, cfg.data.contempt, cache_root=Path(cfg.data.root) / "faces",
                                name=f"{role}:{Path(value).name}", workers=int(cfg.data.synth.workers))
-    from .faces import check_crop_folder
+    from .faces import precut_finish
 
-    check_crop_folder(value, cfg.crop)  # crops `data faces` cut under another policy are refused
-    return load_dataset(value, cfg.data.format, labels, cfg.data.contempt, name=f"{role}:{Path(value).name}")
+    finish = precut_finish(value, cfg.crop)  # refuses crops `data faces` cut under another policy
+    ds = load_dataset(value, cfg.data.format, labels, cfg.data.contempt, name=f"{role}:{Path(value).name}")
+    ds.finish = finish
+    return ds

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from fer_edge.runtime.crop import CropPolicy
+from fer_edge.runtime.crop import PIXEL_FIELDS, CropPolicy
 from fer_edge.runtime.errors import ConfigError, DataError
 from fer_edge.train.data.dataset import FaceDataset
 
@@ -119,4 +119,27 @@ def check_crop_folder(path: Any, policy: Any) -> None:
 
 
 def _pixel_keys(policy: CropPolicy):
-    return [(k, str(getattr(policy, k)).lower()) for k in ("margin", "square", "clahe", "align")]
+    return [(k, str(getattr(policy, k)).lower()) for k in PIXEL_FIELDS]
+
+
+def cut_by_fer_edge(path: Any) -> bool:
+    """Whether ``path`` holds crops a fer-edge tool cut with :func:`~fer_edge.runtime.crop.crop_face` (a
+    ``data faces`` output or a synthetic-world folder): their crop finish is already in their pixels."""
+    from fer_edge.train.data.synth import MARKER
+
+    p = Path(str(path))
+    return any((c / SUMMARY_NAME).is_file() or (c / MARKER).is_file() for c in (p, p.parent))
+
+
+def precut_finish(path: Any, policy: Any) -> Optional[CropPolicy]:
+    """The crop finish a folder of pre-cut faces needs at decode time (``FaceDataset.finish``), or None.
+
+    Faces cut by fer-edge are finished already (and refused when cut under another policy, as
+    :func:`check_crop_folder`); faces cut by anyone else (FER2013, BUAA, a vendor's crops) get the policy's
+    finish -- CLAHE when ``crop.clahe`` -- exactly as the runtime applies it to a detected face.
+    """
+    check_crop_folder(path, policy)
+    if cut_by_fer_edge(path):
+        return None
+    want = policy if isinstance(policy, CropPolicy) else CropPolicy.from_dict(dict(policy or {}))
+    return want if want.clahe else None
