@@ -59,9 +59,9 @@ class DataConfig:
     """Where faces come from. A value ``synth:<domain>`` is generated (and cached) under ``root``."""
 
     root: str = "runs/data"
-    source: str = "synth:studio"
+    source: Optional[str] = "synth:studio"
     source_test: Optional[str] = None
-    target: str = "synth:cabin-nir"
+    target: Optional[str] = "synth:cabin-nir"
     target_val: Optional[str] = "synth:cabin-nir"
     target_test: Optional[str] = "synth:cabin-nir"
     format: Literal["auto", "synth", "imagefolder", "fer2013", "rafdb", "affectnet", "unlabelled"] = "auto"
@@ -266,6 +266,16 @@ class TrainConfig:
     weight_decay: float = 5e-4
     backbone_lr_mult: float = 1.0
     lr_anneal: bool = True
+    #: ``ganin``: ``lr0/(1+10p)^0.75`` (the DANN papers'; ends at lr0/6); ``cosine``: linear warm-up over
+    #: ``warmup`` of the steps, then half a cosine to 0 -- on real faces the short schedules gain most in the last
+    #: low-lr epochs (docs/bench-real.md). Ignored when ``lr_anneal`` is false (constant lr).
+    schedule: Literal["ganin", "cosine"] = "ganin"
+    warmup: float = 0.0
+    #: Label smoothing of the expression cross-entropy (every method): FER2013's labels are noisy.
+    label_smoothing: float = 0.0
+    #: ``bf16``: autocast the forward passes to bfloat16 (CPU AMX/AVX-512-bf16 or CUDA): about 1.4x faster per
+    #: step for resnet18 on these CPUs; weights, optimiser and BatchNorm statistics stay float32.
+    amp: Literal["none", "bf16"] = "none"
     seed: int = 0
     selector: Literal["im", "snd", "dev", "source_val", "last"] = "im"
     balanced: bool = False
@@ -300,3 +310,5 @@ class TrainConfig:
         _at_least(self, "source_val_fraction", 0.0, 0.9)
         _at_least(self, "eval_limit", 1)
         _at_least(self, "workers", 0)
+        _at_least(self, "warmup", 0.0, 0.5)
+        _at_least(self, "label_smoothing", 0.0, 0.5)

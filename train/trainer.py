@@ -10,6 +10,7 @@ Target-test accuracy is logged beside the scores and used for nothing but the re
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -81,6 +82,30 @@ def _make_ema(net: FerNet, decay: float) -> Optional[torch.nn.Module]:
     return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
+def lr_factor(tcfg: Any, total: int):
+    """The lr multiplier at step ``k`` (``LambdaLR``): ``train.schedule`` with ``train.warmup``, or 1 without
+    ``train.lr_anneal``. A module-level function of plain numbers, so it pickles and resumes alike."""
+    anneal, kind, warm = bool(tcfg.lr_anneal), str(tcfg.schedule), float(tcfg.warmup)
+    return functools.partial(_lr_factor, anneal=anneal, kind=kind, warm=warm, total=max(1, int(total)))
+
+
+def _lr_factor(k: int, anneal: bool, kind: str, warm: float, total: int) -> float:
+    if not anneal:
+        return 1.0
+    p = k / total
+    if kind == "cosine":
+        if warm > 0 and p < warm:
+            return (k + 1) / (warm * total)
+        q = (p - warm) / max(1e-9, 1.0 - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, q)))
+    return (1.0 + 10.0 * p) ** -0.75
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 autocast for ``train.amp: bf16`` (CPU or CUDA), a no-op context otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16")
+
+
 class Trainer:
     """Holds one run's state; ``fit()`` runs (or resumes) it. Use :func:`train` to call it."""
 
@@ -113,9 +138,7 @@ class Trainer:
         self.opt = _make_optimizer(self.t, self.method)
         self.steps = self.t.steps_per_epoch or max(1, len(self.sup) // (self.t.batch_size * self.ctx.world_size))
         self.total = self.steps * self.t.epochs
-        anneal = self.t.lr_anneal
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda k: (1.0 + 10.0 * k / self.total) ** -0.75 if anneal else 1.0)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(self.t, self.total))
         w, r, bs = self.ctx.world_size, self.ctx.rank, self.t.batch_size
         sup_labels = self.sup.y.numpy()
         self.s_stream = BatchStream(len(self.sup), bs, self.t.seed, 1, sup_labels, self.t.balanced, r, w)
@@ -179,9 +202,11 @@ class Trainer:
                 batch.xs = augment(batch.xs, self.t.augment, self.t.seed, 1 + 100 * r, k, m)
                 batch.xt = augment(batch.xt, self.t.augment, self.t.seed, 2 + 100 * r, k, m)
             step_logs: Dict[str, float] = {}
-            if self.method.has_discriminator_step():
-                step_logs.update(self.method.discriminator_step(batch))
-            total, mlogs = self.method.loss(batch)
+            with autocast(self.device, self.t.amp):
+                if self.method.has_discriminator_step():
+                    step_logs.update(self.method.discriminator_step(batch))
+                total, mlogs = self.method.loss(batch)
+            total = total.float()
             if not torch.isfinite(total):
                 raise FloatingPointError(f"{self.method_name}: non-finite loss at step {k}: {mlogs}")
             self.opt.zero_grad(set_to_none=True)

@@ -18,6 +18,7 @@ import argparse
 import logging
 
 from fer_edge.cli import add_config_arguments, load_args_config
+from fer_edge.runtime.errors import ConfigError
 from fer_edge.train.config import DATA_ROLES, METHOD_NAMES
 
 HELP = f"train an adaptation method ({', '.join(METHOD_NAMES)})"
@@ -70,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         ds = load_split(cfg, role)
         if ds is not None:
             datasets[role] = ds
+    for role in ("source", "target"):  # a recipe that names no data (configs/real.yaml) must not train on nothing
+        if role not in datasets:
+            raise ConfigError(f"data.{role} is not set: give the folder with --set data.{role}=PATH "
+                              f"(config {cfg.name!r} names none)")
     summaries = []
     for m in methods:
         run_dir = out if len(methods) == 1 else out / m

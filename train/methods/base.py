@@ -78,7 +78,7 @@ class Method(nn.Module):
     # -- what the trainer calls ------------------------------------------------------------------
     def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
         logits = self.net(batch.xs)
-        ce = F.cross_entropy(logits, batch.ys)
+        ce = self.task_loss(logits, batch.ys)
         return ce, {"cls": float(ce.detach()), "src_acc": _acc(logits, batch.ys)}
 
     def discriminator_step(self, batch: Batch) -> Logs:
@@ -119,6 +119,10 @@ class Method(nn.Module):
         return []
 
     # -- helpers for subclasses --------------------------------------------------------------------
+    def task_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The expression cross-entropy every method trains with (``train.label_smoothing``), in float32."""
+        return F.cross_entropy(logits.float(), y, label_smoothing=float(getattr(self.cfg, "label_smoothing", 0.0)))
+
     def source_and_target(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features and logits of source and target, from two separate forward passes."""
         fs = self.features(batch.xs, "source")

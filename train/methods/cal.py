@@ -97,7 +97,7 @@ class ContrastiveAdversarial(Method):
     def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
         c = self.mcfg
         fs, ls, ft, lt = self.source_and_target(batch)
-        ce = F.cross_entropy(ls, batch.ys)
+        ce = self.task_loss(ls, batch.ys)
         strong = strong_mask(batch, ls, lt, c.intensity_threshold)
         z = self.disc(torch.cat([fs, ft]))
         ramp = grl_lambda(batch.p, 1.0, c.warmup)

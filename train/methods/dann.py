@@ -82,7 +82,7 @@ class DANN(Method):
 
     def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
         fs, ls, ft, lt = self.source_and_target(batch)
-        ce = F.cross_entropy(ls, batch.ys)
+        ce = self.task_loss(ls, batch.ys)
         sw = self.class_importance(batch.ys, ls, lt) if self.mcfg.importance_weighting else None
         adv, d_acc, lam = self.adversary(fs, ft, batch.p, ls, lt, source_weight=sw)
         logs: Logs = {"cls": float(ce.detach()), "domain": float(adv.detach()), "disc_acc": d_acc,

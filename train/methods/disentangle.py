@@ -61,7 +61,7 @@ class Disentangle(Method):
     def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
         c = self.mcfg
         es, ls, et, lt = self.source_and_target(batch)
-        ce = F.cross_entropy(ls, batch.ys)
+        ce = self.task_loss(ls, batch.ys)
         total = ce
         logs: Logs = {"cls": float(ce.detach()), "src_acc": _acc(ls, batch.ys)}
         ids = batch.identity_s if batch.identity_s is not None else torch.full_like(batch.ys, -1)

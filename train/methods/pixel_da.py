@@ -159,10 +159,10 @@ class PixelDA(Method):
     def loss(self, batch: Batch) -> Tuple[torch.Tensor, Logs]:
         c = self.mcfg
         ls = self.net.classify(self.features(batch.xs, "source"))
-        ce = F.cross_entropy(ls, batch.ys)
+        ce = self.task_loss(ls, batch.ys)
         fake = self.translator(batch.xs)
         lf = self.net.classify(self.features(fake if c.task_through_generator else fake.detach(), "source"))
-        ce_fake = F.cross_entropy(lf, batch.ys)
+        ce_fake = self.task_loss(lf, batch.ys)
         g_adv = 0.5 * ((frozen_call(self.disc, fake) - 1) ** 2).mean()  # D is trained only in discriminator_step
         content = pmse(fake, batch.xs)
         lam = grl_lambda(batch.p, float(c.lambda_max), float(c.warmup))

@@ -96,7 +96,7 @@ class PoseAdversarial(Method):
         c = self.mcfg
         es, ls, et, lt = self.source_and_target(batch)
         ps, pt = self.pose_encoder(batch.xs), self.pose_encoder(batch.xt)
-        ce = F.cross_entropy(ls, batch.ys)
+        ce = self.task_loss(ls, batch.ys)
         bins_s = pose_classes(batch.pose_s, batch.xs.shape[0], c.pose_bins, c.pitch_bins).to(batch.xs.device)
         pose_ce = self._pose_ce(self.pose_head(ps), bins_s)
         bins_t: Optional[torch.Tensor] = None
