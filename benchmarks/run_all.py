@@ -70,6 +70,7 @@ TITLES = {"pipeline": "The main job (make demo)",
 #: ``{model}``/``{int8}`` stand for the main job's FP32/INT8 ONNX; a step whose model is missing is skipped.
 SCRIPTS = {
     "domain_gap": ([], "docs/bench-data.md"),
+    "bench_real": ([], "docs/bench-real.md"),  # skips with one line unless DATA names the real datasets
     "domain_factors": ([], "docs/bench-factors.md"),
     "train_methods": (["--seeds", "0,1,2,3,4", "--jobs", "2"], "docs/bench-train.md"),
     # the training benchmark's checkpoints (run before it: ORDER), every method and seed

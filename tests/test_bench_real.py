@@ -1,0 +1,50 @@
+"""benchmarks/bench_real.py without real data: the one-line skip, resume by skipping finished runs, the paired
+interval and the page (the real-data numbers themselves come from `make bench-real DATA=...`)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_real  # noqa: E402
+
+
+def test_skips_with_one_line_naming_the_missing_path(tmp_path, capsys):
+    assert bench_real.main(["--data", str(tmp_path / "nowhere"), "--doc", str(tmp_path / "page.md")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "skipped" in out[0] and "nowhere/fer2013/train" in out[0]
+    assert not (tmp_path / "page.md").exists()
+
+
+def test_a_finished_run_is_not_trained_again(tmp_path, monkeypatch):
+    run = tmp_path / "source_only-s0"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"method": "source_only"}))
+    monkeypatch.setattr(bench_real.subprocess, "call", lambda *a, **k: pytest.fail("trained a finished run"))
+    assert bench_real.train_run("source_only", 0, tmp_path, tmp_path, "real", [])["method"] == "source_only"
+
+
+def test_paired_interval_and_selection_fallback():
+    p = bench_real.paired([0.60, 0.62, 0.61], [0.55, 0.56, 0.56])
+    assert p["mean"] == pytest.approx(0.0533, abs=1e-3) and p["low"] > 0 and p["wins"] == 3
+    assert bench_real.paired([0.6], [0.5]) is None
+    runs = {"source_only": {0: {"method": "source_only", "selector_scores": {"im": 0.2}}},
+            "pixel_da": {0: {"method": "pixel_da", "selector_scores": {"im": 0.3}}},
+            "target_oracle": {0: {"method": "target_oracle", "selector_scores": {"im": 9.0}}}}
+    assert bench_real.select_per_seed(runs, "im") == {0: "pixel_da"}  # the oracle is never eligible
+
+
+def test_page_marks_the_selected_method_and_says_when_adaptation_did_not_help(tmp_path):
+    def ev(acc):
+        return {"sets": {s: {"fp32": {"accuracy": acc, "macro_f1": acc}, "int8": {"accuracy": acc, "macro_f1": acc}}
+                         for s in bench_real.TESTS}}
+
+    rows = {"source_only": {s: {"summary": {"train_seconds": 600}, "eval": ev(0.5 + 0.01 * s)} for s in (0, 1, 2)},
+            "pixel_da": {s: {"summary": {"train_seconds": 1200}, "eval": ev(0.5 + 0.02 * s - 0.02)} for s in (0, 1, 2)}}
+    text = bench_real.write_page(tmp_path / "p.md", rows, {0: "pixel_da", 1: "pixel_da", 2: "pixel_da"}, None,
+                                 "python benchmarks/bench_real.py --data DATA", "im")
+    assert "| pixel_da * | 0,1,2 |" in text and "| dann | not run yet |" in text
+    assert "did not help reliably" in text and (tmp_path / "p.md").read_text() == text
