@@ -47,6 +47,8 @@ TESTS = {"FER2013 test": "fer2013/test", "CK+48": "ckplus48", "BUAA NIR": "buaa_
 TARGET = "buaa_nir"
 ALL_METHODS = ("source_only", "pixel_da", "dann", "pose_adv", "disentangle", "cal", "target_oracle")
 #: the fer package's class order (fer/fer.py ``_get_labels``), mapped to ours by name
+#: where the hand-written part of docs/bench-real.md starts; write_page keeps it
+NOTES = "## Notes"
 FER_PKG_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
@@ -271,6 +273,10 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
               "a rerun skips finished runs and resumes interrupted ones. The datasets are research-only: nothing of "
               "them, and no model trained on them, is in the repository."]
     text = "\n".join(lines) + "\n"
+    if path.is_file():  # a rerun keeps the page's hand-written reading (from NOTES on) below the new table
+        old = path.read_text()
+        if NOTES in old:
+            text += "\n" + old[old.index(NOTES):]
     atomic_write(path, text)
     return text
 

@@ -48,3 +48,10 @@ def test_page_marks_the_selected_method_and_says_when_adaptation_did_not_help(tm
                                  "python benchmarks/bench_real.py --data DATA", "im")
     assert "| pixel_da * | 0,1,2 |" in text and "| dann | not run yet |" in text
     assert "did not help reliably" in text and (tmp_path / "p.md").read_text() == text
+
+
+def test_a_rerun_keeps_the_hand_written_notes(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("# old table\n\n## Notes\n\nwhat the pilots showed\n")
+    text = bench_real.write_page(page, {}, {}, None, "cmd", "im")
+    assert "old table" not in text and text.endswith("## Notes\n\nwhat the pilots showed\n")
