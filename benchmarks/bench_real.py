@@ -266,7 +266,9 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
             d = [sel_acc[s] - so[s]["eval"]["sets"]["BUAA NIR"]["fp32"]["accuracy"] for s in common]
             lines.append(f"BUAA NIR, selected − source-only on seed {common}: {100 * d[0]:+.1f} pt (one seed: "
                          "no interval yet).")
-        if all(m == "source_only" for m in chosen.values()):
+        if len([m for m in rows if m != "target_oracle"]) < 2:
+            lines.append("Only source-only has run: there is nothing to select among yet.")
+        elif all(m == "source_only" for m in chosen.values()):
             lines.append("The selector fell back to source-only on every seed: no adaptation method is shipped.")
     lines += ["", "## Reproduce", "", "```", command, "```", "",
               "Runs live under the `--out` folder (`<method>-s<seed>/`: summary.json, real_eval.json, train.log); "
