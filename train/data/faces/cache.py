@@ -110,7 +110,7 @@ def check_crop_folder(path: Any, policy: Any) -> None:
         cut = CropPolicy.from_dict(made["policy"])
     except (ValueError, KeyError, TypeError, ConfigError):
         return
-    want = policy if isinstance(policy, CropPolicy) else CropPolicy.from_dict(dict(policy or {}))
+    want = as_policy(policy)
     diff = want.compatible_with(cut)
     if diff:
         raise ConfigError(f"{p}: these crops were cut by `data faces` under another crop policy ({diff}); re-run "
@@ -141,5 +141,10 @@ def precut_finish(path: Any, policy: Any) -> Optional[CropPolicy]:
     check_crop_folder(path, policy)
     if cut_by_fer_edge(path):
         return None
-    want = policy if isinstance(policy, CropPolicy) else CropPolicy.from_dict(dict(policy or {}))
+    want = as_policy(policy)
     return want if want.clahe else None
+
+
+def as_policy(policy: Any) -> CropPolicy:
+    """A CropPolicy from a policy or a contract's crop dict (empty: the default policy)."""
+    return policy if isinstance(policy, CropPolicy) else CropPolicy.from_dict(dict(policy or {}))
