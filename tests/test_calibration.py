@@ -424,3 +424,24 @@ def test_entropy_clips_outliers_that_minmax_keeps(tmp_path):
         amax[method] = float(np.max(np.abs(np.concatenate([np.ravel(lo), np.ravel(hi)]))))
     assert amax["minmax"] == pytest.approx(60.0)
     assert amax["entropy"] < 10.0
+
+
+@pytest.mark.parametrize("gen", ["8.6", "10"])
+def test_tensorrt_qdq_model_still_builds_through_the_fake_builder(plain, monkeypatch, tmp_path, gen):
+    """Writing the CPU model beside it changed nothing in TensorRT's Q/DQ model: TRT-layout self-check, then the
+    recording fake of TensorRT parses and builds it as INT8."""
+    from fakes.conftest_helpers import called, install_fakes
+
+    from fer_edge.export.trt_ops import check_trt_ops
+    from fer_edge.runtime.tensorrt import BuildOptions, build_engine
+
+    _, _, res = plain
+    model = onnx.load(str(res.path))
+    info = inspect_qdq(model)
+    assert not info.problems and not info.quantized_biases
+    check_trt_ops(model, where="INT8 model")
+    assert any(n.op_type == "Relu" for n in model.graph.node)  # ReLU stays explicit for TensorRT
+    trt = install_fakes(monkeypatch, gen)
+    result = build_engine(res.path, tmp_path / "m.engine", BuildOptions(precision="best", batch=(1, 8, 32)))
+    assert called(trt, "OnnxParser.parse_from_file") == [str(res.path)]
+    assert result.plan.precision == "int8"
