@@ -24,7 +24,7 @@ from fer_edge.export.trt_ops import check_trt_ops
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.backends.base import META_PRECISION
 from fer_edge.runtime.errors import ConfigError, ModelError
-from fer_edge.runtime.manifest import Manifest, sha256_file, sidecar_path, write_manifest
+from fer_edge.runtime.manifest import Manifest, sha256_file, write_manifest
 from fer_edge.runtime.model import cpu_artefact_path
 
 from . import qdq
@@ -238,10 +238,6 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = "e
     if not passed:
         result.report_paths = write_reports(report, report_json)
         result.report, result.seconds = report, time.perf_counter() - t0
-        for stale in (out, cpu_out):  # an earlier run's artefacts must not pass for this one's
-            if stale is not None:
-                stale.unlink(missing_ok=True)
-                sidecar_path(stale).unlink(missing_ok=True)
         raise GateFailed(f"INT8 {_gate_words(gate)} even with {len(excluded)} layer(s) in float; {out} NOT written. "
                          f"See {report_json} — calibrate on more/other target images, try another --method, or "
                          "lower --min-agreement knowingly", result)
