@@ -24,13 +24,6 @@ import onnx
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
-#: ONNX Runtime ops that compute in int8 on the CPU (what the level-2 QDQ transformers fuse Q/DQ groups into).
-INT8_OPS = ("QLinearConv", "QGemm", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QLinearAdd", "QLinearMul",
-            "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat", "QLinearLeakyRelu",
-            "QLinearSigmoid", "QLinearSoftmax", "NhwcQLinearConv", "QLinearReduceMean", "DynamicQuantizeMatMul")
-#: Ops that carry the network's MACs when they run in float.
-FLOAT_COMPUTE_OPS = ("Conv", "FusedConv", "NchwcConv", "Gemm", "FusedGemm", "MatMul", "FusedMatMul",
-                     "ConvTranspose")
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
@@ -111,7 +104,9 @@ def node_profile(path: PathLike) -> Dict[str, Any]:
 
 
 def summarise_ops(ops: Dict[str, int]) -> Dict[str, Any]:
-    """Group an op-count table into int8 / float compute / unfused Q-DQ / other."""
+    """Group an op-count table into int8 / float compute / unfused Q-DQ (the bench's node profile's groups)."""
+    from fer_edge.evaluation.ortprofile import FLOAT_COMPUTE_OPS, INT8_OPS
+
     int8 = sum(v for k, v in ops.items() if k in INT8_OPS)
     flt = sum(v for k, v in ops.items() if k in FLOAT_COMPUTE_OPS)
     qdq = sum(v for k, v in ops.items() if k in QDQ_OPS)
