@@ -9,10 +9,11 @@ runtime will cut them. Imports numpy/OpenCV only.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Union
+from typing import AbstractSet, List, Optional, Union
 
 import numpy as np
 
@@ -33,6 +34,10 @@ class ImageSet:
     skipped: List[str] = field(default_factory=list)
     found: int = 0
     source: str = ""
+    #: sha256 of each kept image's bytes (same order as ``paths``): what disjointness is checked on
+    digests: List[str] = field(default_factory=list)
+    #: images left out because another set (the gate's, the validation set) holds the same bytes
+    excluded: int = 0
 
     @property
     def list_hash(self) -> str:
@@ -40,6 +45,41 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def summary(self) -> dict:
+        """Count, where from and the list hash: what a report needs to say which images these were."""
+        return {"count": len(self), "found": self.found, "source": self.source, "skipped": len(self.skipped),
+                "list_sha256": self.list_hash, "excluded_as_overlap": self.excluded}
+
+
+def record_digest(ds, rec) -> str:
+    """sha256 of one record's image bytes (a file, or the decoded pixels a CSV dataset holds in memory).
+
+    Content, not path: the same face copied into two folders is still the same face.
+    """
+    if rec.path in getattr(ds, "memory", {}):
+        return hashlib.sha256(ds.memory[rec.path].tobytes()).hexdigest()
+    try:
+        return hashlib.sha256(ds.image_path(rec).read_bytes()).hexdigest()
+    except OSError:  # unreadable: it will be skipped when decoded; keep it distinct by name
+        return hashlib.sha256(f"unreadable:{rec.path}".encode()).hexdigest()
+
+
+def _drop_digests(ds, exclude: Optional[AbstractSet[str]]):
+    """(``ds`` without the records whose bytes are in ``exclude``, how many were dropped). Hashes every
+    record only when there is something to exclude."""
+    if not exclude:
+        return ds, 0
+    keep = [i for i, r in enumerate(ds.records) if record_digest(ds, r) not in exclude]
+    return ds.subset(keep), len(ds) - len(keep)
+
+
+def _arrays(ds, spec, limit: int, seed: int, progress: bool = False):
+    """A seeded subset of ``ds`` through ``preprocess``: (x, y, paths, skipped, digests of the kept images)."""
+    ds = ds.subset(_pick(len(ds), limit, seed))
+    x, y, paths, skipped = dataset_arrays(ds, spec, progress=progress)
+    by_path = {r.path: r for r in ds.records}
+    return x, y, paths, skipped, [record_digest(ds, by_path[p]) for p in paths]
 
 
 def _pick(n_total: int, n: int, seed: int) -> List[int]:
@@ -49,7 +89,8 @@ def _pick(n_total: int, n: int, seed: int) -> List[int]:
     return sorted(np.random.default_rng(seed).permutation(n_total)[:n].tolist())
 
 
-def _detect_arrays(folder: Path, contract: Contract, limit: int, labelled: bool, seed: int) -> ImageSet:
+def _detect_arrays(folder: Path, contract: Contract, limit: int, labelled: bool, seed: int,
+                   exclude: Optional[AbstractSet[str]] = None) -> ImageSet:
     """Full frames → the largest face per frame (the model's crop policy, the runtime's ``detect_and_crop``).
 
     Goes through the footage cache of ``fer-edge data faces``, so frames that training (``data.detect``)
@@ -62,15 +103,19 @@ def _detect_arrays(folder: Path, contract: Contract, limit: int, labelled: bool,
     ds = footage_dataset(folder, policy, contract.labels, progress=False)
     if labelled:
         ds = ds.subset([i for i, r in enumerate(ds.records) if r.label >= 0])
-    x, y, paths, skipped = dataset_arrays(ds.subset(_pick(len(ds), limit, seed)), contract.preprocess)
-    return ImageSet(x, y, paths, skipped)
+    ds, dropped = _drop_digests(ds, exclude)
+    x, y, paths, skipped, digests = _arrays(ds, contract.preprocess, limit, seed)
+    return ImageSet(x, y, paths, skipped, digests=digests, excluded=dropped)
 
 
 def load_images(folder: Union[str, Path], contract: Contract, num_images: int, min_images: int,
-                detect: bool = False, labelled: bool = False, seed: int = 0, role: str = "calibration") -> ImageSet:
+                detect: bool = False, labelled: bool = False, seed: int = 0, role: str = "calibration",
+                exclude: Optional[AbstractSet[str]] = None) -> ImageSet:
     """Up to ``num_images`` usable faces from ``folder``; refuse empty, unusable and too-small sets.
 
-    ``labelled=True`` (the accuracy gate's set) keeps only images whose folder names a class.
+    ``labelled=True`` (a labelled validation set) keeps only images whose folder names a class.
+    ``exclude`` holds sha256 digests of image bytes another set already uses (the gate's): those images
+    are left out before the subset is picked, so the two sets are disjoint by content.
     """
     if num_images < 1 or min_images < 0:
         raise ConfigError(f"{role}: num_images ({num_images}) must be >= 1 and min_images ({min_images}) >= 0")
@@ -90,14 +135,15 @@ def load_images(folder: Union[str, Path], contract: Contract, num_images: int, m
         raise DataError(f"{role} images: no {what} found in {folder}; give a folder of face crops from the "
                         "deployment camera")
     if detect:
-        result = _detect_arrays(folder, contract, num_images, labelled, seed)
+        result = _detect_arrays(folder, contract, num_images, labelled, seed, exclude)
     else:
         from fer_edge.train.data.faces import precut_finish
 
         ds.finish = precut_finish(folder, contract.crop)  # refuses crops cut under another policy; CLAHE as deployed
-        ds = ds.subset(_pick(len(ds), num_images, seed))
-        x, y, paths, skipped = dataset_arrays(ds, contract.preprocess, progress=len(ds) > 200)
-        result = ImageSet(x, y, paths, skipped)
+        ds, dropped = _drop_digests(ds, exclude)
+        x, y, paths, skipped, digests = _arrays(ds, contract.preprocess, num_images, seed,
+                                                progress=min(len(ds), num_images) > 200)
+        result = ImageSet(x, y, paths, skipped, digests=digests, excluded=dropped)
     result.found, result.source = found, str(folder)
     result.skipped = unreadable + result.skipped
     if len(result) == 0:

@@ -1,8 +1,9 @@
-"""``calibrate``: FP32 ONNX + target-domain faces → INT8 Q/DQ ONNX, TensorRT cache, gate and report.
+"""``calibrate``: FP32 ONNX + target-domain faces → INT8 Q/DQ ONNX (TensorRT and CPU), cache, gate, report.
 
-The order is the point: the model is only written after its Q/DQ layout passed the self-check
-(int8, zero-point 0, per-channel weights, float biases, TensorRT operators) and, with an evaluation
-set, after the accuracy gate. A model over the gate raises :class:`GateFailed` after writing the
+The order is the point: the models are only written after their Q/DQ layouts passed the self-checks
+(TensorRT: int8, zero-point 0, per-channel weights, float biases, TensorRT operators; CPU: uint8
+activations, int8 per-channel weights) and after the gate (label-free agreement with FP32 on held-out
+target faces, see :mod:`.gate`). A model that fails the gate raises :class:`GateFailed` after writing the
 report, so a pipeline cannot ship it by accident.
 """
 from __future__ import annotations
@@ -22,19 +23,22 @@ from fer_edge.export.metadata import set_metadata
 from fer_edge.export.trt_ops import check_trt_ops
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.backends.base import META_PRECISION
-from fer_edge.runtime.errors import ModelError
+from fer_edge.runtime.errors import ConfigError, ModelError
 from fer_edge.runtime.manifest import Manifest, sha256_file, write_manifest
+from fer_edge.runtime.model import cpu_artefact_path
 
 from . import qdq
 from .cache import cache_header, write_cache
-from .gate import GateResult, run_gate
+from .cpu import check_fused, cpu_ranges, inspect_cpu, node_profile
+from .gate import GateData, GateResult, agreement, run_gate
 from .images import ImageSet, load_images
 from .metrics import evaluate, predict, session
 from .report import write_reports
+from .sets import load_sets
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
-EVAL_MAX_IMAGES = 100_000
+CPU_LAYOUT = "QDQ, uint8 activations (asymmetric, per tensor), int8 weights (symmetric, per output channel), int32 bias"
 
 
 class GateFailed(ModelError):
@@ -57,6 +61,7 @@ class CalibrationResult:
     excluded: List[str] = field(default_factory=list)
     gate: Optional[GateResult] = None
     cache_path: Optional[Path] = None
+    cpu_path: Optional[Path] = None  # model.int8-cpu.onnx, ONNX Runtime's CPU layout (None when not written)
     report_paths: Dict[str, Path] = field(default_factory=dict)
     report: Dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -64,6 +69,7 @@ class CalibrationResult:
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready (paths as strings); the full report is in ``report`` / the report files."""
         d = {k: v for k, v in asdict(self).items() if k != "report"}
+        d["gate"] = self.gate.to_dict() if self.gate is not None else None
         return json.loads(json.dumps(d, default=str))
 
 
@@ -91,81 +97,140 @@ def _finalise(q_path: Path, fp32_meta: Dict[str, str]) -> onnx.ModelProto:
     return model
 
 
-def _source_comparison(quantize_for, fp32_probs, eval_set, source: ImageSet, excluded, target_ranges, workdir: Path):
+def _finalise_cpu(q_path: Path, fp32_meta: Dict[str, str], excluded: List[str]):
+    """Self-check the CPU layout, stamp the contract, and profile what ONNX Runtime fuses it into."""
+    model = onnx.load(str(q_path))
+    layout = inspect_cpu(model)
+    if layout.problems:
+        raise ModelError(f"{q_path}: CPU Q/DQ layout is not U8 activations + S8 per-channel weights: "
+                         f"{layout.problems[:5]}")
+    keys = {k: v for k, v in fp32_meta.items() if k.startswith("fer_edge.")}
+    keys[META_PRECISION] = "int8"
+    set_metadata(model, keys)
+    model.producer_name = "fer-edge"
+    try:
+        profile = node_profile(q_path)
+    except Exception as exc:  # noqa: BLE001 - a profile is information, never a reason to fail calibration
+        profile = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    notes = check_fused(profile, excluded, "CPU INT8") if "error" not in profile else []
+    for note in notes:
+        log.warning("calibrate: %s", note)
+    return model.SerializeToString(), {"layout": CPU_LAYOUT, "check": layout.to_dict(), "ort_nodes": profile,
+                                       "notes": notes}
+
+
+def check_min_agreement(value: float) -> None:
+    """Agreement is in percent; 0.99 is almost surely meant as 99 %."""
+    if not 0.0 <= float(value) <= 100.0:
+        raise ConfigError(f"calibrate.min_agreement {value}: a percentage between 0 and 100 (e.g. 99.0)")
+    if 0.0 < float(value) <= 1.0:
+        raise ConfigError(f"calibrate.min_agreement {value}: agreement is in percent — write 99.0 for 99 %")
+
+
+def _write_artefact(path: Path, data: bytes, contract, fp32_sha: str, extra: Dict[str, Any],
+                    inputs: Optional[Dict[str, str]] = None) -> None:
+    atomic_write(path, data)
+    write_manifest(path, Manifest(kind="int8_onnx", precision="int8", labels=list(contract.labels),
+                                  preprocess=contract.preprocess.to_dict(), crop=dict(contract.crop),
+                                  inputs={"fp32_onnx": fp32_sha, **(inputs or {})}, extra=extra))
+
+
+def _source_comparison(quantize_for, data: GateData, source: ImageSet, excluded, target_ranges, workdir: Path):
+    """The same model calibrated on source images: ranges vs the target's, and how it fares at the gate."""
     cache = workdir / "ranges_source.json"
     out = workdir / "int8_source.onnx"
     quantize_for(out, cache, x=source.x, nodes_to_exclude=excluded)
     ranges = qdq.inspect_qdq(onnx.load(str(out))).activation_scales
     common = [k for k in ranges if k in target_ranges and target_ranges[k] > 0]
     ratio = float(np.median([ranges[k] / target_ranges[k] for k in common])) if common else None
-    comp: Dict[str, Any] = {"images": {"count": len(source), "source": source.source, "list_sha256": source.list_hash},
-                            "ranges": qdq.range_summary(ranges), "amax_ratio_median": ratio}
-    if eval_set is not None:
-        comp["metrics"] = evaluate(predict(session(out), eval_set.x), eval_set.labels, fp32_probs).to_dict()
+    sess = session(out)
+    comp: Dict[str, Any] = {"images": source.summary(), "ranges": qdq.range_summary(ranges),
+                            "amax_ratio_median": ratio,
+                            "gate": asdict(agreement(data.fp32_probs, predict(sess, data.x)))}
+    if data.has_validation:
+        comp["metrics"] = evaluate(predict(sess, data.val_x), data.val_y, data.val_fp32_probs).to_dict()
     return comp
 
 
 def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = "entropy", num_images: int = 500,
-              min_images: int = 100, eval_data: Optional[PathLike] = None, max_drop: float = 1.0,
+              min_images: int = 100, eval_data: Optional[PathLike] = None, max_drop: Optional[float] = None,
               detect: bool = False, compare_source: Optional[PathLike] = None, trt_version: str = "10.3.0",
-              max_fallback_layers: int = 16, seed: int = 0) -> CalibrationResult:
-    """Quantize ``model`` on ``images`` into ``out`` (+ sidecar, ``.cache``, ``.json``/``.md`` report).
+              max_fallback_layers: int = 16, seed: int = 0, gate_images: Optional[PathLike] = None,
+              min_agreement: float = 99.0, gate_max_images: int = 200, cpu: bool = True,
+              cpu_reduce_range: bool = False, splits: Optional[Dict[str, str]] = None) -> CalibrationResult:
+    """Quantize ``model`` on ``images`` into ``out`` (TensorRT Q/DQ + sidecar, ``.cache``, ``.json``/``.md``
+    report) and, with ``cpu``, ``<out stem>-cpu.onnx`` (ONNX Runtime's U8S8 layout) from the same ranges.
 
-    Raises DataError for unusable image sets, ModelError for an unusable model and :class:`GateFailed`
-    when the INT8 model stays over ``max_drop`` accuracy points on ``eval_data``.
+    The gate (label-free, see :mod:`.gate`) compares each flavour with FP32 on ``gate_images`` — or on a
+    share of ``images`` held back before calibration — and needs ``min_agreement`` % top-1 agreement.
+    ``eval_data`` is a labelled *validation* set (never the split a report quotes): its accuracy drop is
+    reported and, when ``max_drop`` is set, gated too. ``splits`` names the data roles for the report
+    (e.g. ``{"calibration": "target", "gate": "target_val", "scored": "target_test"}``).
+
+    Raises DataError for unusable or overlapping image sets, ModelError for an unusable model and
+    :class:`GateFailed` when a flavour stays below the gate even with ``max_fallback_layers`` in float.
     """
     t0 = time.perf_counter()
     model, out = Path(model), Path(out)
     qdq.calibration_method(method)  # validate early
+    check_min_agreement(min_agreement)
     fp32 = _fp32_contract(model)
     contract = fp32.contract
     fp32_sha = sha256_file(model)
-    calib = load_images(images, contract, num_images, min_images, detect=detect, seed=seed)
-    eval_set = (load_images(eval_data, contract, EVAL_MAX_IMAGES, 1, labelled=True, role="evaluation")
-                if eval_data else None)
+    sets = load_sets(contract, images, num_images, min_images, gate_images=gate_images,
+                     gate_max_images=gate_max_images, eval_data=eval_data, detect=detect, seed=seed)
+    calib = sets.calibration
     source = (load_images(compare_source, contract, num_images, min_images, detect=detect, seed=seed,
                           role="source comparison") if compare_source else None)
-    log.info("calibrate: %s → %s, method %s on %d target images", model, out, method, len(calib))
+    cpu_out = cpu_artefact_path(out) if cpu else None
+    log.info("calibrate: %s → %s%s, method %s on %d target images; gate on %d held-out faces", model, out,
+             f" + {cpu_out.name}" if cpu_out else "", method, len(calib), len(sets.gate))
 
     with tempfile.TemporaryDirectory(prefix="fer-edge-calib-") as tmp:
         work = Path(tmp)
         pre = qdq.pre_process(model, work / "pre.onnx")
         ranges_cache = work / "ranges_target.json"
+        qdq.compute_ranges(pre, calib.x, method, ranges_cache)
+        caches = {"tensorrt": ranges_cache}
+        if cpu:
+            caches["cpu"] = cpu_ranges(pre, ranges_cache, work / "ranges_target_cpu.json")
 
-        def quantize_for(path, cache, x=None, nodes_to_exclude=(), nodes_to_quantize=None):
+        def quantize_for(path, cache, x=None, nodes_to_exclude=(), nodes_to_quantize=None, flavour="tensorrt"):
             return qdq.quantize(pre, path, method, cache, x=x, nodes_to_exclude=nodes_to_exclude,
-                                nodes_to_quantize=nodes_to_quantize)
+                                nodes_to_quantize=nodes_to_quantize, flavour=flavour, reduce_range=cpu_reduce_range)
 
-        def quantize_target(path, nodes_to_exclude=(), nodes_to_quantize=None):
-            return quantize_for(path, ranges_cache, nodes_to_exclude=nodes_to_exclude,
-                                nodes_to_quantize=nodes_to_quantize)
+        def quantize_target(path, flavour="tensorrt", nodes_to_exclude=(), nodes_to_quantize=None):
+            return quantize_for(path, caches[flavour], nodes_to_exclude=nodes_to_exclude,
+                                nodes_to_quantize=nodes_to_quantize, flavour=flavour)
 
-        q_path = quantize_for(work / "int8.onnx", ranges_cache, x=calib.x)
-        gate: Optional[GateResult] = None
-        fp32_probs = None
-        if eval_set is not None:
-            fp32_probs = predict(session(model), eval_set.x)
-            candidates = qdq.candidate_nodes(onnx.load(str(pre)))
-            gate = run_gate(quantize_target, q_path, candidates, eval_set.x, eval_set.labels, fp32_probs,
-                            max_drop, max_fallback_layers, work)
-        excluded = list(gate.excluded) if gate else []
-        final = _finalise(q_path, fp32.metadata)
+        fp32_sess = session(model)
+        data = GateData(sets.gate.x, predict(fp32_sess, sets.gate.x))
+        if sets.validation is not None:
+            data.val_x, data.val_y = sets.validation.x, sets.validation.labels
+            data.val_fp32_probs = predict(fp32_sess, sets.validation.x)
+        paths = {"tensorrt": work / "int8.onnx", **({"cpu": work / "int8-cpu.onnx"} if cpu else {})}
+        gate = run_gate(quantize_target, paths, qdq.candidate_nodes(onnx.load(str(pre))), data, min_agreement,
+                        max_drop if sets.validation is not None else None, max_fallback_layers, work)
+        excluded = list(gate.excluded)
+        final = _finalise(paths["tensorrt"], fp32.metadata)
         info = qdq.inspect_qdq(final)
-        data = final.SerializeToString()
-        comparison = (_source_comparison(quantize_for, fp32_probs, eval_set, source, excluded,
-                                         info.activation_scales, work) if source is not None else None)
+        blob = final.SerializeToString()
+        cpu_blob, cpu_report = (_finalise_cpu(paths["cpu"], fp32.metadata, excluded) if cpu else (None, None))
+        comparison = (_source_comparison(quantize_for, data, source, excluded, info.activation_scales, work)
+                      if source is not None else None)
 
-    passed = gate is None or gate.passed
+    passed = gate.passed
     report_json = out.with_suffix(".json") if out.suffix == ".onnx" else out.with_name(out.name + ".report.json")
     report: Dict[str, Any] = {
-        "status": "passed" if passed else "FAILED accuracy gate — no model written",
-        "out": str(out), "fp32_model": str(model), "fp32_sha256": fp32_sha, "method": method,
-        "images": {"count": len(calib), "found": calib.found, "source": calib.source, "skipped": len(calib.skipped),
-                   "list_sha256": calib.list_hash, "detect": detect},
+        "status": "passed" if passed else "FAILED INT8 gate — no model written",
+        "out": str(out), "cpu_out": str(cpu_out) if cpu_out else None, "fp32_model": str(model),
+        "fp32_sha256": fp32_sha, "method": method,
+        "images": {**calib.summary(), "detect": detect}, "sets": sets.summary(), "splits": dict(splits or {}),
         "ranges": qdq.range_summary(info.activation_scales),
-        "sizes": {"fp32_bytes": model.stat().st_size, "int8_bytes": len(data) if passed else None},
-        "excluded": excluded, "float_nodes": info.float_nodes,
-        "gate": gate.to_dict() if gate else None, "compare_source": comparison,
+        "sizes": {"fp32_bytes": model.stat().st_size, "int8_bytes": len(blob) if passed else None,
+                  "int8_cpu_bytes": len(cpu_blob) if passed and cpu_blob else None},
+        "excluded": excluded, "float_nodes": info.float_nodes, "cpu": cpu_report,
+        "gate": gate.to_dict(), "compare_source": comparison,
         "trt_cache": None, "trt_cache_header": cache_header(trt_version),
     }
     result = CalibrationResult(path=None, passed=passed, method=method, num_images=len(calib),
@@ -173,17 +238,20 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = "e
     if not passed:
         result.report_paths = write_reports(report, report_json)
         result.report, result.seconds = report, time.perf_counter() - t0
-        raise GateFailed(f"INT8 accuracy drop {gate.drop:.2f} pt is over the gate ({max_drop:.2f} pt) even with "
-                         f"{len(excluded)} layer(s) in float; {out} NOT written. See {report_json} — calibrate on "
-                         "more/other target images, try another --method, or raise --max-drop knowingly", result)
+        raise GateFailed(f"INT8 {_gate_words(gate)} even with {len(excluded)} layer(s) in float; {out} NOT written. "
+                         f"See {report_json} — calibrate on more/other target images, try another --method, or "
+                         "lower --min-agreement knowingly", result)
 
-    atomic_write(out, data)
-    extra = {"method": method, "images": report["images"], "excluded": excluded,
-             "gate": {"fp32": gate.fp32.to_dict(), "int8": gate.int8.to_dict(), "drop": gate.drop,
-                      "max_drop": max_drop} if gate else None}
-    side = write_manifest(out, Manifest(kind="int8_onnx", precision="int8", labels=list(contract.labels),
-                                        preprocess=contract.preprocess.to_dict(), crop=dict(contract.crop),
-                                        inputs={"fp32_onnx": fp32_sha}, extra=extra))
+    gate_extra = {"min_agreement": min_agreement, "agreement": gate.agreement, "max_drop": gate.max_drop,
+                  "drop": gate.drop, "gate_images": sets.gate.summary(),
+                  "checks": {f: asdict(c) for f, c in gate.checks.items()}, "splits": dict(splits or {})}
+    extra = {"method": method, "flavour": "tensorrt", "images": report["images"], "excluded": excluded,
+             "gate": gate_extra}
+    _write_artefact(out, blob, contract, fp32_sha, extra)
+    if cpu_out is not None:
+        _write_artefact(cpu_out, cpu_blob, contract, fp32_sha,
+                        {**extra, "flavour": "cpu", "layout": CPU_LAYOUT, "reduce_range": cpu_reduce_range},
+                        inputs={"int8_onnx": sha256_file(out)})
     cache_path = out.with_suffix(".cache") if out.suffix == ".onnx" else out.with_name(out.name + ".cache")
     write_cache(cache_path, info.activation_scales, trt_version)
     write_manifest(cache_path, Manifest(kind="calibration_cache", precision="int8", labels=list(contract.labels),
@@ -192,9 +260,16 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = "e
                                         extra={"trt_version": trt_version, "header": cache_header(trt_version),
                                                "method": method, "excluded": excluded}))
     report["trt_cache"] = str(cache_path)
-    result.path, result.cache_path = out, cache_path
+    result.path, result.cache_path, result.cpu_path = out, cache_path, cpu_out
     result.report_paths = write_reports(report, report_json)
     result.report, result.seconds = report, time.perf_counter() - t0
-    log.info("calibrate: wrote %s (%.1f KiB) + %s, %s and %s in %.1f s", out, len(data) / 1024, side.name,
-             cache_path.name, report_json.name, result.seconds)
+    log.info("calibrate: wrote %s (%.1f KiB)%s + %s and %s in %.1f s", out, len(blob) / 1024,
+             f", {cpu_out.name}" if cpu_out else "", cache_path.name, report_json.name, result.seconds)
     return result
+
+
+def _gate_words(gate: GateResult) -> str:
+    parts = [f"top-1 agreement with FP32 {gate.agreement:.2f} % (needs {gate.min_agreement:.2f})"]
+    if gate.drop is not None and gate.max_drop is not None:
+        parts.append(f"validation accuracy drop {gate.drop:.2f} pt (limit {gate.max_drop:.2f})")
+    return "fails the gate: " + ", ".join(parts)

@@ -1,9 +1,11 @@
 """The calibration report: ``model.int8.json`` (machine-readable) and ``model.int8.md`` (a table).
 
-It says what a reviewer needs to trust (or distrust) an INT8 model: which images set the ranges
-(count + sha256 of the list), the widest activation ranges, FP32 vs INT8 metrics, sizes, every
-layer kept in float and why, and — with ``--compare-source`` — the same model calibrated on source
-images side by side, which shows what target-domain calibration buys.
+It says what a reviewer needs to trust (or distrust) an INT8 model: which images set the ranges and
+which judged them (counts + sha256 of each list, their overlap: none), the data roles (which split
+gated, which one a report scores), each INT8 flavour's agreement with FP32, the validation accuracy
+drop when labels were given, what ONNX Runtime runs the CPU model as, every layer kept in float and
+why, the widest activation ranges, sizes, and — with ``--compare-source`` — the same model calibrated
+on source images side by side, which shows what target-domain calibration buys.
 """
 from __future__ import annotations
 
@@ -23,23 +25,66 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
-def _metric_rows(report: Mapping[str, Any]) -> List[str]:
+def _gate_rows(report: Mapping[str, Any]) -> List[str]:
     gate = report.get("gate") or {}
-    cols = [("FP32", gate.get("fp32")), ("INT8 (target-calibrated)", gate.get("int8"))]
-    comp = report.get("compare_source") or {}
-    if comp.get("metrics"):
-        cols.append(("INT8 (source-calibrated)", comp["metrics"]))
     if not gate:
-        return ["No labelled evaluation set was given (`--eval`), so the accuracy gate did not run.", ""]
-    rows = ["| model | accuracy % | macro-F1 % | argmax agreement with FP32 % | images |",
-            "|---|---|---|---|---|"]
-    for name, m in cols:
-        if m:
-            rows.append(f"| {name} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | "
-                        f"{_fmt(m.get('agreement')) if m.get('agreement') is not None else '—'} | {m['n']} |")
-    rows += ["", f"Accuracy drop: **{_fmt(gate['drop'])} pt** (gate {_fmt(gate['max_drop'])} pt) — "
-             f"**{'PASSED' if gate['passed'] else 'FAILED'}**", ""]
+        return ["The gate did not run.", ""]
+    sets = report.get("sets") or {}
+    g = sets.get("gate") or {}
+    where = ("held back from the calibration folder" if g.get("held_back_from_calibration_folder")
+             else f"`{g.get('source')}`")
+    rows = [f"Label-free: each INT8 flavour against FP32 on {g.get('count', '?')} unlabelled target faces "
+            f"({where}; none of them calibrated anything).", "",
+            "| flavour | top-1 agreement % | mean KL | max prob shift | mean TV | validation accuracy % | drop pt "
+            "| verdict |", "|---|---|---|---|---|---|---|---|"]
+    for name, c in (gate.get("checks") or {}).items():
+        a, v = c["gate"], c.get("validation") or {}
+        rows.append(f"| {name} | {_fmt(a['agreement'])} | {_fmt(a['mean_kl'], 5)} | {_fmt(a['max_prob_shift'], 3)} | "
+                    f"{_fmt(a['mean_tv'], 4)} | {_fmt(v.get('accuracy'))} | {_fmt(c.get('drop'))} | "
+                    f"{'ok' if c['passed'] else 'fails'} |")
+    limit = f"top-1 agreement ≥ {_fmt(gate['min_agreement'])} %"
+    if gate.get("max_drop") is not None:
+        limit += f" and validation drop ≤ {_fmt(gate['max_drop'])} pt"
+    rows += ["", f"Gate: {limit} — **{'PASSED' if gate['passed'] else 'FAILED'}**", ""]
+    val = gate.get("fp32_validation")
+    if val:
+        vs = sets.get("validation") or {}
+        rows += [f"Labelled validation set `{vs.get('source')}` ({val['n']} faces): FP32 accuracy "
+                 f"{_fmt(val['accuracy'])} %, macro-F1 {_fmt(val['macro_f1'])} %. It is a validation split: the "
+                 "accuracy a report quotes comes from another one.", ""]
+    else:
+        rows += ["No labelled validation set was given (`--eval`): no accuracy was measured here.", ""]
     return rows
+
+
+def _sets_rows(report: Mapping[str, Any]) -> List[str]:
+    sets = report.get("sets") or {}
+    rows = ["| set | source | images | list sha256 |", "|---|---|---|---|"]
+    for name in ("calibration", "gate", "validation"):
+        s = sets.get(name)
+        if s:
+            rows.append(f"| {name} | `{s['source']}` | {s['count']} | `{s['list_sha256'][:16]}…` |")
+    overlap = sets.get("overlap") or {}
+    rows += ["", "Overlap with the calibration images ("
+             f"{sets.get('disjoint_by', 'by content')}): " + ", ".join(f"{k} {v}" for k, v in overlap.items()), ""]
+    splits = report.get("splits") or {}
+    if splits:
+        rows += ["Data roles: " + ", ".join(f"{k}: `{v}`" for k, v in splits.items()) + ".", ""]
+    return rows
+
+
+def _cpu_rows(report: Mapping[str, Any]) -> List[str]:
+    cpu = report.get("cpu")
+    if not cpu:
+        return ["Not written (`--no-cpu` / `calibrate.cpu: false`).", ""]
+    prof = cpu.get("ort_nodes") or {}
+    rows = [f"`{Path(str(report.get('cpu_out'))).name}`: {cpu['layout']}.", ""]
+    if "int8" in prof:
+        rows.append(f"ONNX Runtime's CPU provider runs it as {prof['nodes']} nodes: **{prof['int8']} in int8**, "
+                    f"{prof['float_compute']} Conv/Gemm in float, {prof['qdq']} Quantize/DequantizeLinear left "
+                    "unfused (" + ", ".join(f"{k} ×{v}" for k, v in prof["ops"].items()) + ").")
+    rows += [f"- {n}" for n in cpu.get("notes") or []]
+    return rows + [""]
 
 
 def markdown(report: Mapping[str, Any]) -> str:
@@ -50,12 +95,15 @@ def markdown(report: Mapping[str, Any]) -> str:
              f"- method: {r['method']}, calibration images: {r['images']['count']} usable of {r['images']['found']} "
              f"found in `{r['images']['source']}` (list sha256 `{r['images']['list_sha256'][:16]}…`, "
              f"{r['images']['skipped']} skipped)",
-             f"- sizes: FP32 {r['sizes']['fp32_bytes'] / 1024:.1f} KiB, INT8 "
-             f"{_fmt((r['sizes'].get('int8_bytes') or 0) / 1024, 1)} KiB",
+             f"- sizes: FP32 {r['sizes']['fp32_bytes'] / 1024:.1f} KiB, INT8 (TensorRT Q/DQ) "
+             f"{_fmt((r['sizes'].get('int8_bytes') or 0) / 1024, 1)} KiB, INT8 (CPU) "
+             f"{_fmt((r['sizes'].get('int8_cpu_bytes') or 0) / 1024, 1)} KiB",
              ""]
-    lines += ["## Accuracy", ""] + _metric_rows(r)
+    lines += ["## Image sets", ""] + _sets_rows(r)
+    lines += ["## Gate", ""] + _gate_rows(r)
+    lines += ["## CPU INT8 model (ONNX Runtime)", ""] + _cpu_rows(r)
     ex = r.get("excluded") or []
-    lines += ["## Layers kept in float", ""]
+    lines += ["## Layers kept in float (both models)", ""]
     if ex:
         sens = {s["node"]: s["score"] for s in (r.get("gate") or {}).get("sensitivity", [])}
         lines += ["| layer | sensitivity (mean TV distance to FP32) |", "|---|---|"]
@@ -72,11 +120,15 @@ def markdown(report: Mapping[str, Any]) -> str:
     comp = r.get("compare_source")
     if comp:
         cr = comp.get("ranges", {})
+        m = comp.get("metrics") or {}
         lines += ["", "## Source-calibrated comparison", "",
-                  f"Calibrated on {comp['images']['count']} source images from `{comp['images']['source']}` "
-                  f"with the same method and float layers; amax median {_fmt(cr.get('amax_median'), 3)} "
-                  f"(target {_fmt(rng.get('amax_median'), 3)}), median amax ratio source/target "
-                  f"{_fmt(comp.get('amax_ratio_median'), 3)}.", ""]
+                  f"INT8 source-calibrated on {comp['images']['count']} source images from "
+                  f"`{comp['images']['source']}` "
+                  f"with the same method and float layers (TensorRT flavour); amax median "
+                  f"{_fmt(cr.get('amax_median'), 3)} (target {_fmt(rng.get('amax_median'), 3)}), median amax ratio "
+                  f"source/target {_fmt(comp.get('amax_ratio_median'), 3)}; top-1 agreement with FP32 on the gate "
+                  f"faces {_fmt(comp['gate']['agreement'])} %"
+                  + (f", validation accuracy {_fmt(m.get('accuracy'))} %." if m else "."), ""]
     if r.get("trt_cache"):
         lines += ["", f"TensorRT calibration cache: `{Path(r['trt_cache']).name}` (header `{r['trt_cache_header']}`)."]
     return "\n".join(lines) + "\n"

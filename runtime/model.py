@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ONNX_SUFFIXES = (".onnx",)
 ONNX_KINDS = ("onnx", "int8_onnx")
+#: ``model.int8.onnx`` (TensorRT's Q/DQ) has a sibling ``model.int8-cpu.onnx`` (ONNX Runtime's CPU layout)
+CPU_INT8_SUFFIX = "-cpu"
 REEXPORT = "re-export it with `fer-edge export` (and `fer-edge calibrate` for INT8)"
 
 
@@ -131,6 +133,34 @@ def describe_onnx(path: Union[str, os.PathLike], metadata: Optional[Mapping[str,
     sha = manifest.sha256 if manifest is not None else sha256_file(p)
     return ModelInfo(path=p, format="onnx", contract=contract, precision=precision, sha256=sha,
                      manifest=manifest, metadata=meta)
+
+
+def cpu_artefact_path(int8_path: Union[str, os.PathLike]) -> Path:
+    """``model.int8.onnx`` → ``model.int8-cpu.onnx``: where calibration writes ONNX Runtime's CPU INT8 layout."""
+    p = Path(int8_path)
+    return p.with_name(p.stem + CPU_INT8_SUFFIX + (p.suffix or ".onnx"))
+
+
+def cpu_int8_for(path: Union[str, os.PathLike]) -> Optional[Path]:
+    """The CPU INT8 artefact calibrated together with ``path`` (TensorRT's Q/DQ model), or None.
+
+    Used only when its verified manifest names ``path``'s sha256 as its sibling, so a CPU model left over
+    from another calibration is never run in place of this one (it is logged and skipped).
+    """
+    p = Path(path)
+    cand = cpu_artefact_path(p)
+    if p.stem.endswith(CPU_INT8_SUFFIX) or not cand.is_file():
+        return None
+    try:
+        sibling = verify(cand, kinds=("int8_onnx",)).inputs.get("int8_onnx")
+    except ManifestError as exc:
+        log.warning("%s: not used for %s (%s)", cand.name, p.name, exc)
+        return None
+    if sibling != sha256_file(p):
+        log.warning("%s: calibrated with another %s (sha256 differs); running %s as given — recalibrate to get "
+                    "the CPU INT8 layout back", cand.name, p.name, p.name)
+        return None
+    return cand
 
 
 def describe_engine(path: Union[str, os.PathLike]) -> ModelInfo:

@@ -41,7 +41,8 @@ def test_bench_every_path_in_subprocesses(artefacts, tmp_path):
     assert res.paths["ort-fp32"].peak_rss_mb < res.paths["torch"].peak_rss_mb
     assert res.ratios["int8_vs_torch_latency_b1"] > 0 and res.ratios["int8_vs_fp32_latency_b1"] > 0
     assert [g["key"] for g in res.goals] == ["int8_vs_torch_latency_b1", "int8_vs_fp32_latency_b1",
-                                             "int8_peak_fraction_b32"]
+                                             "int8_vs_fp32_throughput_b32", "int8_peak_fraction_b32",
+                                             "int8_accuracy_drop_pt"]
     assert res.peak["int8_gmacs_per_s"] > 0 and res.peak["fp32_gmacs_per_s"] > 0
     files = {p.name for p in (tmp_path / "b").iterdir()}
     assert {"bench.json", "bench.md", "latency_p50.png", "throughput.png", "latency_hist.png"} <= files
@@ -86,10 +87,15 @@ def test_ratios_and_goals_from_known_numbers():
     assert r["int8_vs_fp32_throughput_b32"] == pytest.approx(2.5)
     assert r["int8_vs_fp32_latency_b1_min"] == pytest.approx(2.0)
     assert r["trt_vs_torch_latency_b1"] is None
+    r["int8_accuracy_drop_pt"] = 0.7
     goals = {g["key"]: g for g in judge_goals(r)}
     assert goals["int8_vs_torch_latency_b1"]["met"] and goals["int8_vs_fp32_latency_b1"]["met"]
+    assert goals["int8_vs_fp32_throughput_b32"]["met"]
     assert goals["int8_peak_fraction_b32"]["met"] is False
     assert "50 %" in goals["int8_peak_fraction_b32"]["note"]
+    drop = goals["int8_accuracy_drop_pt"]
+    assert drop["met"] is False and drop["direction"] == "<=" and "0.20" in drop["note"]
+    assert {g["key"]: g["met"] for g in judge_goals({**r, "int8_accuracy_drop_pt": -0.3})}["int8_accuracy_drop_pt"]
 
 
 def test_video_fps_runs_the_runtime_pipeline(artefacts):
@@ -179,3 +185,63 @@ def test_int8_diagnosis_names_s8s8_activations(artefacts, tmp_path):
     d = explain_int8(s8)
     assert d["activation_type"] == "int8" and any("S8S8" in n for n in d["notes"])
     assert explain_int8(tmp_path / "missing.onnx").get("error")
+
+
+def test_node_profile_counts_int8_kernels_after_warm_up():
+    """The profile groups ORT profiler events by node and op type, leaving out the warm-up runs."""
+    from fer_edge.evaluation.ortprofile import summarise
+
+    def run(ts, slow=1):
+        return [{"name": "model_run", "cat": "Session", "ts": ts, "dur": 10}] + [
+            {"name": f"{node}_kernel_time", "cat": "Node", "ts": ts + 1, "dur": dur * slow, "args": {"op_name": op}}
+            for node, op, dur in (("c1", "QLinearConv", 300), ("c2", "Conv", 100), ("dq", "DequantizeLinear", 100))]
+
+    events = run(0, slow=1000) + run(100) + run(200)  # the first run (warm-up) is slow and must not count
+    prof = summarise(events, runs=2, batch=32, skip_runs=1)
+    assert prof["nodes"] == 3 and prof["int8"] == 1 and prof["float_compute"] == 1 and prof["qdq"] == 1
+    assert prof["by_op"]["QLinearConv"] == {"count": 1, "ms": 0.3}
+    assert prof["int8_time_share"] == pytest.approx(0.6)
+
+
+def test_bench_runs_the_cpu_int8_artefact_with_profile_and_accuracy(artefacts, tmp_path):
+    """With model.int8-cpu.onnx beside model.int8.onnx, ort-int8 runs the CPU layout (as the runtime does); the
+    node profile shows it runs more int8 kernels than the TensorRT Q/DQ model as given; accuracy in the same run."""
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    from fer_edge.calibration.quantize import calibrate
+    from fer_edge.runtime.contract import LABELS
+
+    root = tmp_path / "m"
+    root.mkdir()
+    for f in (artefacts.onnx, artefacts.checkpoint):
+        shutil.copy(f, root / f.name)
+        shutil.copy(f"{f}.json", root / f"{f.name}.json")
+    rng = np.random.default_rng(0)
+    (root / "calib").mkdir()
+    for i in range(60):
+        cv2.imwrite(str(root / "calib" / f"{i}.png"), rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    for i in range(14):
+        d = root / "val" / LABELS[i % len(LABELS)]
+        d.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(d / f"{i}.png"), rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    model = root / "model.onnx"
+    cal = calibrate(model, root / "calib", root / "model.int8.onnx", method="minmax", num_images=60, min_images=20,
+                    min_agreement=0.0)
+    res = run_bench(model=model, compare=["ort-fp32", "ort-int8"], out_dir=tmp_path / "b", accuracy_data=root / "val",
+                    profile_runs=3, **{**FAST, "isolate": False})
+    int8 = res.paths["ort-int8"]
+    assert int8.status == "ok" and int8.model == str(cal.path)
+    assert int8.backend_info["path"] == str(cal.cpu_path)
+    diag = res.diagnosis["ort-int8"]
+    assert diag["file"] == str(cal.cpu_path) and diag["profile"]["float_compute"] == 0
+    assert diag["profile"]["int8"] > diag["as_given"]["profile"]["int8"]
+    assert res.diagnosis["ort-fp32"]["profile"]["int8"] == 0
+    acc = res.accuracy
+    assert acc["ort-int8"]["file"] == str(cal.cpu_path) and acc["ort-fp32"]["n"] == 14
+    drop = acc["ort-fp32"]["accuracy"] - acc["ort-int8"]["accuracy"]
+    assert res.ratios["int8_accuracy_drop_pt"] == pytest.approx(drop)
+    md = (tmp_path / "b" / "bench.md").read_text()
+    assert "Node profile" in md and "model.int8-cpu.onnx" in md and "INT8 accuracy drop" in md

@@ -1,4 +1,5 @@
-"""INT8 calibration: TensorRT-compatible Q/DQ layout, cache round-trip, refusals, accuracy gate + fallback."""
+"""INT8 calibration: TensorRT-compatible Q/DQ layout, the CPU layout beside it, cache round-trip, refusals,
+the label-free gate + fallback, and disjoint calibration / gate image lists."""
 from __future__ import annotations
 
 import json
@@ -115,6 +116,92 @@ def test_qdq_int8_zero_point_per_channel_float_bias(plain):
     assert info.activation_scales and all(np.isfinite(v) and v > 0 for v in info.activation_scales.values())
 
 
+def test_cpu_model_is_u8s8_and_runs_in_int8_on_onnxruntime(plain):
+    """The CPU flavour: uint8 activations, int8 per-channel weights, int32 biases; every Conv/Gemm fused into an
+    int8 kernel by ONNX Runtime (no DQ→float→Q round trip); same ranges as the TensorRT model."""
+    from fer_edge.calibration.cpu import inspect_cpu, node_profile
+    from fer_edge.runtime.model import cpu_artefact_path
+
+    root, model, res = plain
+    assert res.cpu_path == cpu_artefact_path(res.path) == root / "m.int8-cpu.onnx"
+    cpu = onnx.load(str(res.cpu_path))
+    layout = inspect_cpu(cpu)
+    assert not layout.problems and layout.activations > 0 and layout.weights > 0
+    with pytest.raises(AssertionError):  # and the TensorRT model is not that layout (nor the reverse)
+        assert not inspect_cpu(onnx.load(str(res.path))).problems
+    assert inspect_qdq(cpu).problems
+    prof = node_profile(res.cpu_path)
+    assert prof["float_compute"] == 0 and prof["int8"] >= 2 and prof["qdq"] <= 2
+    assert prof["ops"].get("QLinearConv", 0) + prof["ops"].get("NhwcQLinearConv", 0) >= 1
+    assert res.report["cpu"]["ort_nodes"]["int8"] == prof["int8"]
+    man = read_manifest(res.cpu_path)
+    assert man.kind == "int8_onnx" and man.extra["flavour"] == "cpu"
+    assert man.inputs == {"fp32_onnx": sha256_file(model), "int8_onnx": sha256_file(res.path)}
+    assert verify_int8(res.cpu_path, model).kind == "int8_onnx"
+    meta = {p.key: p.value for p in cpu.metadata_props}
+    assert meta[META_PRECISION] == "int8"
+
+
+def test_onnxruntime_backend_picks_the_cpu_model(plain, tmp_path, caplog):
+    import shutil
+
+    from fer_edge.runtime.backends import open_backend
+    from fer_edge.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from fer_edge.runtime.manifest import sidecar_path
+
+    root, model, res = plain
+    be = open_backend(res.path, "onnxruntime")
+    assert be.model.path == res.cpu_path and be.info()["path"] == str(res.cpu_path)
+    assert OnnxRuntimeBackend.from_path(res.path, cpu_int8=False).model.path == res.path
+    assert OnnxRuntimeBackend.from_path(res.cpu_path).model.path == res.cpu_path
+    x = np.stack([preprocess(f, SPEC) for f in synthetic_faces(8, 32, seed=5)])
+    assert be.infer(x).shape == (8, len(LABELS))
+    # a CPU model from another calibration beside this INT8 model is not run in its place
+    other = tmp_path / "m.int8.onnx"
+    shutil.copy(res.path, other)
+    shutil.copy(sidecar_path(res.path), sidecar_path(other))
+    shutil.copy(res.cpu_path, tmp_path / "m.int8-cpu.onnx")
+    shutil.copy(sidecar_path(res.cpu_path), sidecar_path(tmp_path / "m.int8-cpu.onnx"))
+    assert open_backend(other, "onnxruntime").model.path == tmp_path / "m.int8-cpu.onnx"
+    data = onnx.load(str(other))
+    data.doc_string = "another calibration"
+    onnx.save(data, str(other))  # the TensorRT model changed; its old CPU sibling no longer matches
+    from fer_edge.runtime.manifest import Manifest, write_manifest
+
+    old = read_manifest(res.path)
+    write_manifest(other, Manifest(kind="int8_onnx", precision="int8", labels=old.labels, preprocess=old.preprocess,
+                                   crop=old.crop, inputs=old.inputs))
+    assert open_backend(other, "onnxruntime").model.path == other
+    assert "calibrated with another" in caplog.text
+
+
+def test_cpu_ranges_clamp_relu_outputs_at_zero(tmp_path):
+    """Symmetric range methods give a ReLU output a negative half; the CPU model folds the ReLU into Q/DQ, so its
+    range must start at 0 (else negatives would pass the folded ReLU)."""
+    from onnx import TensorProto, helper
+    from onnxruntime.quantization.calibrate import (
+        CalibrationMethod,
+        TensorData,
+        TensorsData,
+        load_tensors_data,
+        save_tensors_data,
+    )
+
+    from fer_edge.calibration.cpu import cpu_ranges
+
+    w = onnx.numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["c"], name="conv"),
+                               helper.make_node("Relu", ["c"], ["r"], name="relu")], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 1, 4, 4])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    rng = {k: TensorData(lowest=np.float32(-3.0), highest=np.float32(3.0)) for k in ("input", "c", "r")}
+    save_tensors_data(TensorsData(CalibrationMethod.Entropy, rng), tmp_path / "r.json")
+    out = load_tensors_data(cpu_ranges(tmp_path / "m.onnx", tmp_path / "r.json", tmp_path / "c.json"))
+    assert [float(v) for v in out["r"].range_value] == [0.0, 3.0]
+    assert [float(v) for v in out["c"].range_value] == [-3.0, 3.0]  # only what a ReLU produced changes
+
+
 def test_int8_contract_manifest_and_parent(plain, tmp_path):
     root, model, res = plain
     meta = {p.key: p.value for p in onnx.load(str(res.path)).metadata_props}
@@ -134,13 +221,21 @@ def test_int8_contract_manifest_and_parent(plain, tmp_path):
 def test_report_and_source_comparison(plain):
     root, _, res = plain
     rep = json.loads((root / "m.int8.json").read_text())
-    assert rep["method"] == "minmax" and rep["images"]["count"] == 80
+    # a quarter of the 80 calibration-folder faces is held back for the gate before calibration picks its images
+    assert rep["method"] == "minmax" and rep["images"]["count"] == 60
+    assert rep["sets"]["gate"]["count"] == 20 and rep["sets"]["gate"]["held_back_from_calibration_folder"]
     assert rep["images"]["list_sha256"] == res.image_list_sha256 and len(res.image_list_sha256) == 64
-    assert rep["ranges"]["tensors"] > 0 and rep["sizes"]["int8_bytes"] > 0
-    assert rep["gate"]["fp32"]["accuracy"] == 100.0 and rep["gate"]["passed"]
+    assert rep["sets"]["gate"]["list_sha256"] != res.image_list_sha256
+    assert rep["sets"]["overlap"] == {"calibration_gate": 0, "calibration_validation": 0}
+    assert rep["ranges"]["tensors"] > 0 and rep["sizes"]["int8_bytes"] > 0 and rep["sizes"]["int8_cpu_bytes"] > 0
+    gate = rep["gate"]
+    assert gate["passed"] and set(gate["checks"]) == {"tensorrt", "cpu"}
+    assert gate["fp32_validation"]["accuracy"] == 100.0 and gate["max_drop"] == 100.0
+    assert all(0.0 <= c["gate"]["agreement"] <= 100.0 and c["drop"] is not None for c in gate["checks"].values())
     assert rep["compare_source"]["images"]["count"] == 60 and "accuracy" in rep["compare_source"]["metrics"]
     md = (root / "m.int8.md").read_text()
-    assert "source-calibrated" in md and "Layers kept in float" in md
+    assert "source-calibrated" in md and "Layers kept in float" in md and "top-1 agreement" in md
+    assert "Image sets" in md and "in int8" in md
 
 
 def test_trt_cache_roundtrip(plain, tmp_path):
@@ -176,38 +271,46 @@ def test_cache_header_versions_and_errors():
 def test_refuses_empty_small_and_broken_sets(plain, tmp_path):
     root, model, _ = plain
     out = tmp_path / "x.int8.onnx"
+    gate = dict(gate_images=root / "eval")  # a gate set of its own, so the calibration-side refusals show
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no images"):
-        calibrate(model, tmp_path / "empty", out, min_images=1, num_images=10)
+        calibrate(model, tmp_path / "empty", out, min_images=1, num_images=10, **gate)
     with pytest.raises(DataError, match="does not exist"):
         calibrate(model, tmp_path / "missing", out)
     _write_faces(tmp_path / "few", synthetic_faces(5, 32))
     with pytest.raises(DataError, match="only 5 usable"):
-        calibrate(model, tmp_path / "few", out, min_images=20, num_images=50)
+        calibrate(model, tmp_path / "few", out, min_images=20, num_images=50, **gate)
+    with pytest.raises(DataError, match="INT8 gate leaves fewer than"):  # too few to hold a gate set back
+        calibrate(model, tmp_path / "few", out, min_images=1, num_images=50)
     broken = tmp_path / "broken"
     broken.mkdir()
     for i in range(4):
         (broken / f"{i}.png").write_bytes(b"\x89PNG not really" * i)
     with pytest.raises(DataError, match="all 4 images"):
-        calibrate(model, broken, out, min_images=1, num_images=10)
+        calibrate(model, broken, out, min_images=1, num_images=10, **gate)
     with pytest.raises(DataError, match="all .* yield a face"):  # --detect on crops without a findable face
-        calibrate(model, tmp_path / "few", out, min_images=1, num_images=10, detect=True)
+        calibrate(model, tmp_path / "few", out, min_images=1, num_images=10, detect=True, **gate)
     with pytest.raises(ConfigError):
-        calibrate(model, tmp_path / "few", out, min_images=20, num_images=10)
+        calibrate(model, tmp_path / "few", out, min_images=20, num_images=10, **gate)
+    with pytest.raises(ConfigError, match="percent"):
+        calibrate(model, tmp_path / "few", out, min_agreement=0.99, **gate)
     assert not out.exists()
 
 
-def test_gate_keeps_the_outlier_layer_in_float(sensitive):
+def test_label_free_gate_keeps_the_outlier_layer_in_float(sensitive):
+    """No labels anywhere: agreement with FP32 on held-back faces drives the fallback search."""
     root, model = sensitive
     res = calibrate(model, root / "calib", root / "s.int8.onnx", method="minmax", num_images=80, min_images=50,
-                    eval_data=root / "eval", max_drop=1.0)
+                    min_agreement=99.0)
     first = res.gate.steps[0]
-    assert first.drop > 50.0  # quantizing everything collapses the model
-    assert res.passed and res.gate.drop <= 1.0
+    assert not first.passed and min(c.gate.agreement for c in first.checks.values()) < 50.0  # INT8 collapses
+    assert res.passed and res.gate.agreement >= 99.0 and res.gate.drop is None  # no labels: no accuracy
+    assert res.gate.fp32_validation is None
     assert res.excluded and res.excluded[0] == "/net/head/Gemm"
     assert res.excluded[0] in inspect_qdq(onnx.load(str(res.path))).float_nodes
     assert "/net/head/Gemm" in (root / "s.int8.md").read_text()
     assert read_manifest(res.path).extra["excluded"] == res.excluded
+    assert read_manifest(res.cpu_path).extra["excluded"] == res.excluded  # one gate decides both models
     # the cache omits the float layer's tensors, so rebuilding Q/DQ from it keeps that layer float too
     rebuilt = inspect_qdq(onnx.load(str(qdq_from_trt_cache(model, res.cache_path, root / "r.onnx"))))
     assert res.excluded[0] in rebuilt.float_nodes
@@ -219,11 +322,59 @@ def test_gate_failure_writes_no_model(sensitive):
     root, model = sensitive
     out = root / "f.int8.onnx"
     with pytest.raises(GateFailed, match="NOT written") as info:
-        cal(model, root / "calib", out, method="minmax", num_images=80, min_images=50, eval_data=root / "eval",
-            max_drop=1.0, max_fallback_layers=0)
+        cal(model, root / "calib", out, method="minmax", num_images=80, min_images=50, max_fallback_layers=0)
     assert not out.exists() and not out.with_suffix(".cache").exists()
+    assert not (root / "f.int8-cpu.onnx").exists()
     assert json.loads((root / "f.int8.json").read_text())["status"].startswith("FAILED")
     assert not info.value.result.passed
+
+
+def test_labelled_validation_drop_gates_only_when_asked(sensitive):
+    """With labels, the drop is reported; max_drop makes it a second condition of the gate."""
+    root, model = sensitive
+    res = calibrate(model, root / "calib", root / "v.int8.onnx", method="minmax", num_images=80, min_images=50,
+                    eval_data=root / "eval", min_agreement=0.0)
+    assert res.passed and res.excluded == []  # agreement 0 required, no max_drop: the collapsed model passes
+    assert res.gate.drop > 50.0 and res.gate.fp32_validation.accuracy == 100.0
+    with pytest.raises(GateFailed, match="validation accuracy drop"):
+        calibrate(model, root / "calib", root / "w.int8.onnx", method="minmax", num_images=80, min_images=50,
+                  eval_data=root / "eval", min_agreement=0.0, max_drop=1.0, max_fallback_layers=0)
+
+
+def test_calibration_and_gate_lists_are_disjoint(plain, tmp_path):
+    """A gate folder holding copies of calibration images: those copies are never calibrated on."""
+    import shutil
+
+    root, model, _ = plain
+    calib_files = sorted((root / "calib").glob("*.png"))
+    gate_dir = tmp_path / "gate"
+    gate_dir.mkdir()
+    for f in calib_files[:30]:  # same bytes under other names
+        shutil.copy(f, gate_dir / f"copy_{f.name}")
+    res = calibrate(model, root / "calib", tmp_path / "d.int8.onnx", method="minmax", num_images=80, min_images=40,
+                    gate_images=gate_dir, min_agreement=0.0)
+    sets = res.report["sets"]
+    assert sets["gate"]["count"] == 30 and not sets["gate"]["held_back_from_calibration_folder"]
+    assert sets["calibration"]["count"] == 50 and sets["calibration"]["excluded_as_overlap"] == 30
+    assert sets["overlap"]["calibration_gate"] == 0
+    from fer_edge.calibration.images import load_images
+    from fer_edge.calibration.sets import load_sets
+    from fer_edge.runtime.model import read_contract
+
+    s = load_sets(read_contract(model), root / "calib", 80, 40, gate_images=gate_dir)
+    assert not set(s.calibration.digests) & set(s.gate.digests) and len(s.calibration.digests) == 50
+    every = load_images(root / "calib", read_contract(model), 80, 1)
+    assert set(every.digests) > set(s.calibration.digests)  # the 30 copied faces were left out
+
+
+def test_label_free_gate_is_the_default():
+    from fer_edge.calibration.config import CalibrateConfig
+    from fer_edge.config import load_config
+
+    cfg = CalibrateConfig()
+    assert cfg.max_drop is None and cfg.min_agreement == 99.0 and cfg.cpu
+    shipped = load_config("default").calibrate
+    assert shipped.max_drop is None and shipped.min_agreement >= 99.0 and shipped.eval is None
 
 
 def test_cli_calibrate(plain, tmp_path):
@@ -273,3 +424,24 @@ def test_entropy_clips_outliers_that_minmax_keeps(tmp_path):
         amax[method] = float(np.max(np.abs(np.concatenate([np.ravel(lo), np.ravel(hi)]))))
     assert amax["minmax"] == pytest.approx(60.0)
     assert amax["entropy"] < 10.0
+
+
+@pytest.mark.parametrize("gen", ["8.6", "10"])
+def test_tensorrt_qdq_model_still_builds_through_the_fake_builder(plain, monkeypatch, tmp_path, gen):
+    """Writing the CPU model beside it changed nothing in TensorRT's Q/DQ model: TRT-layout self-check, then the
+    recording fake of TensorRT parses and builds it as INT8."""
+    from fakes.conftest_helpers import called, install_fakes
+
+    from fer_edge.export.trt_ops import check_trt_ops
+    from fer_edge.runtime.tensorrt import BuildOptions, build_engine
+
+    _, _, res = plain
+    model = onnx.load(str(res.path))
+    info = inspect_qdq(model)
+    assert not info.problems and not info.quantized_biases
+    check_trt_ops(model, where="INT8 model")
+    assert any(n.op_type == "Relu" for n in model.graph.node)  # ReLU stays explicit for TensorRT
+    trt = install_fakes(monkeypatch, gen)
+    result = build_engine(res.path, tmp_path / "m.engine", BuildOptions(precision="best", batch=(1, 8, 32)))
+    assert called(trt, "OnnxParser.parse_from_file") == [str(res.path)]
+    assert result.plan.precision == "int8"

@@ -15,6 +15,11 @@ run), and the end-to-end runtime FPS on a synthetic video. Writes bench.json, be
 table) and PNG charts to --out. The headline is the ratios (INT8 vs torch eager, INT8 vs FP32):
 absolute times vary by machine.
 
+On the CPU the ort-int8 path runs MODEL.int8-cpu.onnx (ONNX Runtime's U8S8 layout, calibrated with
+MODEL.int8.onnx from the same ranges) when calibrate wrote it, as the runtime does; the report's node
+profile shows how many nodes ran int8 kernels for that file and for the TensorRT Q/DQ model as given.
+--accuracy-data scores the FP32 and INT8 paths on a labelled folder in the same run.
+
 --int8 defaults to MODEL.int8.onnx next to MODEL or an INT8 nearby whose manifest names MODEL as
 its parent; --checkpoint to the .pt nearby whose hash MODEL's manifest records. Paths that cannot
 run here (no TensorRT) are listed as skipped, with the reason.
@@ -55,6 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=5,
                    help="paths are measured interleaved, a slice each per round (default 5 rounds)")
     p.add_argument("--threads", type=int, default=None, help="threads for every path (default: all cores)")
+    p.add_argument("--accuracy-data", default=None, metavar="LABELLED_DIR",
+                   help="also score ort-fp32 and ort-int8 on this labelled folder (accuracy, INT8 drop)")
+    p.add_argument("--profile-runs", type=int, default=10,
+                   help="runs of ONNX Runtime's profiler per ORT model for the node profile (0: none)")
     p.add_argument("--doc", default=None,
                    help="also write the Markdown into this file between bench markers, keeping the rest "
                         "(e.g. docs/bench-eval.md; used by `make bench`)")
@@ -64,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 _FLAGS = ("model", "int8", "checkpoint", "engine", "compare", "out", "iters", "warmup", "batches", "video_frames",
-          "peak_size", "threads", "rounds", "doc", "config")
+          "peak_size", "threads", "rounds", "accuracy_data", "profile_runs", "doc", "config")
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -72,7 +81,7 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["fer-edge", "bench"]
     for name in _FLAGS:
         value = getattr(args, name, None)
-        if value is None or (name, value) in (("peak_size", 1024), ("rounds", 5)):
+        if value is None or (name, value) in (("peak_size", 1024), ("rounds", 5), ("profile_runs", 10)):
             continue
         if isinstance(value, list):
             value = ",".join(map(str, value))
@@ -96,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
                     warmup=cfg.warmup if args.warmup is None else args.warmup,
                     iters=args.iters or cfg.iters, isolate=not args.in_process, peak_size=args.peak_size,
                     video_frames=cfg.video_frames if args.video_frames is None else args.video_frames,
-                    threads=args.threads, command=_command_line(args), rounds=args.rounds)
+                    threads=args.threads, command=_command_line(args), rounds=args.rounds,
+                    accuracy_data=args.accuracy_data, profile_runs=args.profile_runs)
     from fer_edge.evaluation.bench_report import markdown, update_doc
 
     print(markdown(res))

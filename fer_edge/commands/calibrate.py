@@ -1,12 +1,16 @@
-"""``fer-edge calibrate``: FP32 ONNX → INT8 Q/DQ ONNX calibrated on target-domain faces, with an accuracy gate.
+"""``fer-edge calibrate``: FP32 ONNX → INT8 Q/DQ ONNX (TensorRT + CPU) on target-domain faces, behind a gate.
 
   fer-edge calibrate --model model.onnx --images data/target/unlabelled --out model.int8.onnx
-  fer-edge calibrate --model model.onnx --images cabin_frames/ --detect --eval data/target/test \\
-      --max-drop 0.5 --compare-source data/source/train
+  fer-edge calibrate --model model.onnx --images cabin_frames/ --detect --gate-images cabin_val/ \\
+      --eval data/target/val --max-drop 0.5 --compare-source data/source/train
 
-Writes model.int8.onnx (+ .json manifest), model.int8.cache (TensorRT calibration cache) and the
-report model.int8.json / model.int8.md. With --eval, an INT8 model that loses more than --max-drop
-accuracy points even after keeping the most sensitive layers in float is NOT written (exit 1).
+Writes model.int8.onnx (TensorRT's Q/DQ, + .json manifest), model.int8-cpu.onnx (ONNX Runtime's CPU
+layout, same ranges), model.int8.cache (TensorRT calibration cache) and the report model.int8.json /
+model.int8.md. The gate needs no labels: INT8 must agree with FP32 on the top-1 class of at least
+--min-agreement % of held-out target faces (--gate-images, or a quarter of --images held back before
+calibration). With --eval (a labelled validation set, never your test split) the accuracy drop is
+reported, and gated with --max-drop. A model that fails even after keeping the most sensitive layers
+in float is NOT written (exit 1).
 """
 from __future__ import annotations
 
@@ -28,9 +32,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="range calibration (default: calibrate.method, entropy)")
     p.add_argument("--num-images", type=int, default=None, help="use at most this many images (default 500)")
     p.add_argument("--min-images", type=int, default=None, help="refuse fewer usable images (default 100)")
+    p.add_argument("--gate-images", default=None, metavar="DIR",
+                   help="held-out unlabelled target faces for the label-free gate (default: a quarter of --images, "
+                        "held back before calibration)")
+    p.add_argument("--min-agreement", type=float, default=None,
+                   help="gate: INT8 top-1 agreement with FP32 in percent (default calibrate.min_agreement, 99)")
     p.add_argument("--eval", default=None, metavar="LABELLED_DIR",
-                   help="labelled target faces (class-named folders) for the accuracy gate")
-    p.add_argument("--max-drop", type=float, default=None, help="allowed accuracy drop in points (default 1.0)")
+                   help="labelled validation faces (class-named folders; never the test split you report): "
+                        "accuracy drop reported")
+    p.add_argument("--max-drop", type=float, default=None,
+                   help="also gate on the --eval accuracy drop, in points (default: report only)")
+    p.add_argument("--no-cpu", action="store_true", help="do not write the CPU INT8 model (model.int8-cpu.onnx)")
     p.add_argument("--detect", action="store_true", default=None,
                    help="images are full frames: crop faces with the runtime's detector")
     p.add_argument("--compare-source", default=None, metavar="SOURCE_DIR",
@@ -56,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
                        max_drop=_pick(args.max_drop, cfg.max_drop), detect=bool(_pick(args.detect, cfg.detect)),
                        compare_source=_pick(args.compare_source, cfg.compare_source),
                        trt_version=_pick(args.trt_version, cfg.trt_version),
-                       max_fallback_layers=cfg.max_fallback_layers, seed=cfg.seed)
+                       max_fallback_layers=cfg.max_fallback_layers, seed=cfg.seed,
+                       gate_images=args.gate_images, min_agreement=_pick(args.min_agreement, cfg.min_agreement),
+                       gate_max_images=cfg.gate_images, cpu=cfg.cpu and not args.no_cpu,
+                       cpu_reduce_range=cfg.cpu_reduce_range)
     print(result.report_paths["markdown"].read_text(encoding="utf-8"))
-    print(f"wrote {result.path}, {result.cache_path.name} and {result.report_paths['json'].name}")
+    cpu = f", {result.cpu_path.name}" if result.cpu_path else ""
+    print(f"wrote {result.path}{cpu}, {result.cache_path.name} and {result.report_paths['json'].name}")
     return 0

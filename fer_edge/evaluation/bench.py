@@ -5,6 +5,12 @@ of ratios measured in the same run (INT8 vs torch eager, INT8 vs ORT FP32) and t
 GEMM peak measured minutes earlier on the same cores. Each path is measured in its own subprocess
 (see :mod:`.worker`) so peak RSS is per path. A path that cannot run here (no TensorRT, no INT8
 model given) is listed as skipped with the reason, never silently dropped.
+
+The ``ort-int8`` path opens the INT8 model through the runtime, which on the CPU provider runs the CPU
+INT8 artefact calibrated with it (``model.int8-cpu.onnx``); the diagnosis profiles the file that ran
+and, for comparison, the TensorRT Q/DQ model as given (which nodes run in int8, where the time goes).
+With ``accuracy_data`` (a labelled folder) the FP32 and INT8 paths are also scored on it, so speed and
+accuracy of the same artefacts come from one run.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from fer_edge.runtime.manifest import read_manifest, sha256_file
 
 from .macs import count_macs
 from .ortgraph import explain_int8
+from .ortprofile import safe_profile
 from .peak import best_of, measure_peak
 from .schedule import run_interleaved
 from .video import video_fps
@@ -29,12 +36,16 @@ from .worker import PathJob, PathResult
 log = logging.getLogger(__name__)
 
 PATHS = ("torch", "ort-fp32", "ort-int8", "trt")
-#: Performance goals of issue 10 (recorded, not asserted): (key, description, target).
+#: Goals of issues 10 and 26 (recorded, not asserted): (key, description, target); met when value >= target,
+#: except for keys in LOWER_IS_BETTER (met when value <= target).
 GOALS = (
     ("int8_vs_torch_latency_b1", "batch-1 ORT INT8 vs torch eager FP32 (p50 speed-up)", 3.0),
     ("int8_vs_fp32_latency_b1", "batch-1 ORT INT8 vs ORT FP32 (p50 speed-up)", 1.6),
+    ("int8_vs_fp32_throughput_b32", "batch-32 ORT INT8 vs ORT FP32 (throughput)", 2.0),
     ("int8_peak_fraction_b32", "batch-32 ORT INT8 throughput as a fraction of the int8 GEMM peak", 0.30),
+    ("int8_accuracy_drop_pt", "ORT INT8 accuracy drop vs ORT FP32 on the labelled set (points)", 0.5),
 )
+LOWER_IS_BETTER = frozenset({"int8_accuracy_drop_pt"})
 PathLike = Union[str, Path, None]
 
 
@@ -50,6 +61,8 @@ class BenchResult:
     video: Dict[str, Any] = field(default_factory=dict)
     #: per path: what ONNX Runtime's optimised graph runs (see :mod:`.ortgraph`), to explain the ratios
     diagnosis: Dict[str, Any] = field(default_factory=dict)
+    #: with a labelled set: accuracy of the ORT paths on it (the files the runtime ran) and the INT8 drop
+    accuracy: Dict[str, Any] = field(default_factory=dict)
     settings: Dict[str, Any] = field(default_factory=dict)
     command: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -189,9 +202,14 @@ def judge_goals(ratios: Dict[str, Optional[float]]) -> List[Dict[str, Any]]:
     out = []
     for key, text, target in GOALS:
         value = ratios.get(key)
-        row: Dict[str, Any] = {"key": key, "goal": text, "target": target, "value": value}
+        lower = key in LOWER_IS_BETTER
+        row: Dict[str, Any] = {"key": key, "goal": text, "target": target, "value": value,
+                               "direction": "<=" if lower else ">="}
         if value is None:
             row.update(met=None, note="not measured in this run")
+        elif lower:
+            row["met"] = bool(value <= target)
+            row["note"] = "met" if row["met"] else f"over the limit by {value - target:.2f}"
         else:
             row["met"] = bool(value >= target)
             row["note"] = "met" if row["met"] else f"missed by {100 * (1 - value / target):.0f} % of the target"
@@ -203,13 +221,15 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
               compare: Sequence[str] = PATHS, out_dir: PathLike = None, batches: Sequence[int] = (1, 8, 32),
               warmup: int = 10, iters: int = 200, isolate: bool = True, peak_size: int = 1024,
               peak_reps: int = 20, video_frames: int = 300, threads: Optional[int] = None,
-              command: str = "", rounds: int = 5) -> BenchResult:
+              command: str = "", rounds: int = 5, accuracy_data: PathLike = None,
+              profile_runs: int = 10) -> BenchResult:
     """Measure every available path in ``compare``; write ``bench.json``, ``bench.md`` and charts to ``out_dir``.
 
     ``model`` is the FP32 ONNX; ``int8`` defaults to ``<model>.int8.onnx`` and ``checkpoint`` to the
     ``.pt`` next to it whose hash its manifest records. ``isolate`` runs each path in a subprocess
     (per-path peak RSS); without it RSS is that of this whole process. Paths are measured interleaved
-    over ``rounds`` rounds (see :mod:`.schedule`).
+    over ``rounds`` rounds (see :mod:`.schedule`). ``accuracy_data``: a labelled folder the ORT paths are
+    scored on (accuracy and INT8's drop); ``profile_runs``: profiled runs per ORT model (0: no node profile).
     """
     if model is None and checkpoint is None and engine is None and int8 is None:
         raise ConfigError("bench: give at least --model (FP32 ONNX), --int8, --checkpoint or --engine")
@@ -244,12 +264,13 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
         results[name] = res
     video = video_fps(_deploy_model(results), video_frames) if video_frames > 0 else \
         {"status": "skipped", "reason": "video_frames = 0"}
-    diagnosis = {name: explain_int8(r.model) for name, r in results.items()
-                 if r.status == "ok" and r.backend == "onnxruntime" and r.precision == "int8"}
     top = max(batches)
+    diagnosis = diagnose(results, top, threads, profile_runs)
+    accuracy = score_accuracy(results, accuracy_data) if accuracy_data is not None else {}
     ratios = compute_ratios(results, top)
+    ratios["int8_accuracy_drop_pt"] = accuracy.get("int8_drop_pt")
     result = BenchResult(machine=machine_info(threads), peak=peak.to_dict(), paths=results, ratios=ratios,
-                         goals=judge_goals(ratios), video=video, diagnosis=diagnosis,
+                         goals=judge_goals(ratios), video=video, diagnosis=diagnosis, accuracy=accuracy,
                          settings={"batches": list(batches), "warmup": warmup, "iters": iters, "rounds": rounds,
                                    "isolate": isolate, "peak_size": peak_size, "peak_reps": peak_reps},
                          command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]))
@@ -258,6 +279,49 @@ def run_bench(model: PathLike = None, int8: PathLike = None, checkpoint: PathLik
 
         write_bench_outputs(result, Path(out_dir))
     return result
+
+
+def ran_file(r: PathResult) -> str:
+    """The file a path actually ran (the runtime may run the CPU INT8 artefact for ``model.int8.onnx``)."""
+    return str((r.backend_info or {}).get("path") or r.model)
+
+
+def diagnose(results: Dict[str, PathResult], batch: int, threads: Optional[int], runs: int) -> Dict[str, Any]:
+    """Per ORT path: the node profile of the file it ran (how many nodes ran int8 kernels, where the time went);
+    for INT8 also the optimised graph's notes and, when the runtime substituted the CPU artefact, the profile
+    of the model as given (the TensorRT Q/DQ layout on ONNX Runtime) for comparison."""
+    out: Dict[str, Any] = {}
+    for name, r in results.items():
+        if r.status != "ok" or r.backend != "onnxruntime":
+            continue
+        ran = ran_file(r)
+        d: Dict[str, Any] = explain_int8(ran) if r.precision == "int8" else {}
+        d["file"] = ran
+        if runs > 0:
+            d["profile"] = safe_profile(ran, batch=batch, runs=runs, threads=threads)
+            if r.precision == "int8" and Path(ran).resolve() != Path(r.model).resolve():
+                d["as_given"] = {"file": r.model, "profile": safe_profile(r.model, batch=batch, runs=runs,
+                                                                         threads=threads)}
+        out[name] = d
+    return out
+
+
+def score_accuracy(results: Dict[str, PathResult], data: Union[str, Path]) -> Dict[str, Any]:
+    """Accuracy (percent) of the FP32 and INT8 ORT paths on the labelled ``data``, opened as the runtime opens
+    them (so INT8 is the file the speed was measured on), and INT8's drop in points."""
+    from .evaluate import evaluate
+
+    out: Dict[str, Any] = {"data": str(data)}
+    for name in ("ort-fp32", "ort-int8"):
+        r = results.get(name)
+        if r is None or r.status != "ok":
+            continue
+        res = evaluate(r.model, str(data))
+        out[name] = {"accuracy": 100.0 * res.accuracy, "macro_f1": 100.0 * res.macro_f1, "n": res.n,
+                     "file": res.backend_info.get("path", r.model)}
+    if "ort-fp32" in out and "ort-int8" in out:
+        out["int8_drop_pt"] = out["ort-fp32"]["accuracy"] - out["ort-int8"]["accuracy"]
+    return out
 
 
 def _deploy_model(results: Dict[str, PathResult]) -> Optional[str]:

@@ -41,12 +41,17 @@ def markdown(result: Any) -> str:
     lines += ["", "| goal | target | measured | verdict |", "|---|---|---|---|"]
     for g in result.goals:
         verdict = "—" if g["met"] is None else ("**met**" if g["met"] else f"**missed**: {g['note']}")
-        lines.append(f"| {g['goal']} | ≥ {g['target']:g} | {_f(g['value'], '{:.2f}')} | {verdict} |")
-    for name, d in (getattr(result, "diagnosis", None) or {}).items():
+        lines.append(f"| {g['goal']} | {'≤' if g.get('direction') == '<=' else '≥'} {g['target']:g} | "
+                     f"{_f(g['value'], '{:.2f}')} | {verdict} |")
+    lines += _accuracy_lines(getattr(result, "accuracy", None) or {})
+    diagnosis = getattr(result, "diagnosis", None) or {}
+    lines += _profile_lines(diagnosis)
+    for name, d in diagnosis.items():
         if "ops" not in d:
             continue
         ops = ", ".join(f"{k} ×{v}" for k, v in d["ops"].items())
-        lines += ["", f"{name}: ONNX Runtime's optimised graph runs {ops}; activations {d['activation_type']}."]
+        lines += ["", f"{name} (`{Path(str(d.get('file', ''))).name}`): ONNX Runtime's optimised graph runs {ops}; "
+                      f"activations {d['activation_type']}."]
         lines += [f"- {note}" for note in d.get("notes", [])]
     head = ["path", "size MB", "MMAC/img", "p50 ms", "p95 ms", "p99 ms"] + \
         [f"img/s b{b}" for b in batches] + ["GMAC/s", "% of peak", "peak RSS MB", "status"]
@@ -56,7 +61,9 @@ def markdown(result: Any) -> str:
             lines.append(f"| {name} | " + " | ".join(["—"] * (len(head) - 2)) + f" | {r.status}: {r.reason} |")
             continue
         lat = r.latency or {}
-        row = [name, f"{r.size_mb:.2f}", _f(r.macs_per_image / 1e6 if r.macs_per_image else None, "{:.2f}"),
+        ran = Path(str((r.backend_info or {}).get("path") or r.model)).name
+        label = name if ran == Path(r.model).name else f"{name} (runs `{ran}`)"
+        row = [label, f"{r.size_mb:.2f}", _f(r.macs_per_image / 1e6 if r.macs_per_image else None, "{:.2f}"),
                _f(lat.get("p50_ms"), "{:.3f}"), _f(lat.get("p95_ms"), "{:.3f}"), _f(lat.get("p99_ms"), "{:.3f}")]
         row += [_f(r.throughput.get(str(b)), "{:.0f}") if str(b) in r.throughput else
                 f"error: {r.batch_errors.get(str(b), '—')[:40]}" for b in batches]
@@ -78,6 +85,47 @@ def markdown(result: Any) -> str:
     else:
         lines.append(f"End-to-end runtime FPS: not measured — {v.get('reason', 'unknown')}")
     return "\n".join(lines) + "\n"
+
+
+def _accuracy_lines(acc: Dict[str, Any]) -> List[str]:
+    if not acc:
+        return []
+    rows = ["", f"Accuracy on `{acc.get('data')}` (the files the paths ran, opened by the runtime):", "",
+            "| path | file | faces | accuracy % | macro-F1 % |", "|---|---|---|---|---|"]
+    for name in ("ort-fp32", "ort-int8"):
+        a = acc.get(name)
+        if a:
+            rows.append(f"| {name} | `{Path(str(a['file'])).name}` | {a['n']} | {a['accuracy']:.2f} | "
+                        f"{a['macro_f1']:.2f} |")
+    if acc.get("int8_drop_pt") is not None:
+        rows += ["", f"INT8 accuracy drop: **{acc['int8_drop_pt']:.2f} pt**."]
+    return rows
+
+
+def _profile_row(name: str, file: str, prof: Dict[str, Any]) -> str:
+    if "error" in prof:
+        return f"| {name} | `{Path(file).name}` | profile failed: {prof['error'][:60]} | | | | | |"
+    top = ", ".join(f"{k} ×{v['count']} {v['ms']:.2f} ms" for k, v in list(prof["by_op"].items())[:4])
+    return (f"| {name} | `{Path(file).name}` | {prof['nodes']} | **{prof['int8']}** | {prof['float_compute']} | "
+            f"{prof['qdq']} | {100 * prof['int8_time_share']:.0f} % | {top} |")
+
+
+def _profile_lines(diagnosis: Dict[str, Any]) -> List[str]:
+    """The node profile (ONNX Runtime's profiler): how many nodes ran int8 kernels, per ORT path."""
+    rows = []
+    for name, d in diagnosis.items():
+        if d.get("profile"):
+            rows.append(_profile_row(name, str(d.get("file", "")), d["profile"]))
+        given = d.get("as_given")
+        if given and given.get("profile"):
+            rows.append(_profile_row(f"{name}, model as given", str(given["file"]), given["profile"]))
+    if not rows:
+        return []
+    batch = next((d["profile"].get("batch") for d in diagnosis.values() if d.get("profile", {}).get("batch")), "?")
+    return ["", f"Node profile (ONNX Runtime's profiler, batch {batch}, all optimisations on — what ran, not what "
+                "the file holds):", "",
+            "| path | file | nodes run | int8 kernels | float Conv/Gemm | unfused Q/DQ | int8 share of kernel time "
+            "| most time |", "|---|---|---|---|---|---|---|---|"] + rows
 
 
 def charts(result: Any, out_dir: Path) -> Dict[str, Path]:

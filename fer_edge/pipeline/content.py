@@ -84,11 +84,16 @@ def int8_section(ctx: Context) -> Section:
     if cal is not None:
         c = cal.result
         gate = c.get("gate") or {}
+        roles = c.get("splits") or {}
         sec.paragraphs.append(
             f"Calibration: {c.get('method')} on {c.get('num_images')} unlabelled target images "
             f"(image-list sha256 {str(c.get('image_list_sha256', ''))[:12]}…); status: {cal.status}. "
-            f"Accuracy drop on the gate set: {_num(gate.get('drop'))} points (limit {_num(gate.get('max_drop'))}); "
-            f"layers kept in float: {', '.join(c.get('excluded') or []) or 'none'}.")
+            f"Gated (label-free) on {roles.get('gate', '—')}: top-1 agreement with FP32 "
+            f"{_num(gate.get('agreement'))} % (needs {_num(gate.get('min_agreement'))}); accuracy drop on "
+            f"{roles.get('validation', '—')}: {_num(gate.get('drop'))} points; layers kept in float: "
+            f"{', '.join(c.get('excluded') or []) or 'none'}. "
+            f"The accuracies above are on {roles.get('scored', 'target_test')}, which chose nothing. On the CPU, "
+            "ONNX Runtime runs model.int8-cpu.onnx (same ranges, uint8 activations) in place of model.int8.onnx.")
     series = {k: _recall(v) for k, v in ev.items() if k in ("ONNX FP32", "ONNX INT8")}
     bars = plots.per_class_bars(series, LABELS, ctx.out / "report" / "fp32_vs_int8.png")
     if bars:

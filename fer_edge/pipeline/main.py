@@ -139,8 +139,38 @@ def _run_export(ctx: Context, d: Path) -> StageOutput:
 
 
 # ---------------------------------------------------------------- 4. calibrate
+def gate_splits(splits: Dict[str, Any]) -> Dict[str, Any]:
+    """Which images gate INT8 and which labelled split reports its accuracy drop: ``target_val``, never
+    ``target_test`` — the eval stage scores every artefact on ``target_test``, and a split that chose
+    something (here: the layers kept in float) is never the split a report quotes.
+
+    When ``target_val`` is the very folder ``target_test`` reads, it is not used at all: the gate holds back
+    a share of the calibration images instead, and no labels are read.
+    """
+    def root(role: str) -> Optional[str]:
+        r = (splits.get(role) or {}).get("root")
+        return str(Path(r).resolve()) if r else None
+
+    test, val = root("target_test"), root("target_val")
+    usable = val is not None and val != test
+    labelled = usable and _labelled(val)
+    return {"gate_images": splits["target_val"]["root"] if usable else None,
+            "eval_data": splits["target_val"]["root"] if labelled else None,
+            "names": {"calibration": "target", "gate": "target_val" if usable else "target (held back)",
+                      "validation": "target_val" if labelled else "none", "scored": "target_test"}}
+
+
+def _labelled(root: str) -> bool:
+    from fer_edge.train.data.loaders import load_dataset
+
+    try:
+        return load_dataset(root).labelled
+    except Exception:  # noqa: BLE001 - an unreadable folder is simply not a labelled validation set
+        return False
+
+
 def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
-    """INT8 on the unlabelled target images; a failed accuracy gate is recorded, not fatal to the road.
+    """INT8 on the unlabelled target images; a failed gate is recorded, not fatal to the road.
 
     When the gate fails no INT8 model exists, and the later stages use the FP32 ONNX: the report says so.
     """
@@ -148,27 +178,35 @@ def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
 
     c = ctx.cfg.calibrate
     splits = ctx.result("synth")["splits"]
+    roles = gate_splits(splits)
     # A rerun (new config or model) must not leave an earlier INT8 model behind: if this gate fails,
     # later stages would deploy the stale one.
-    for stale in (d / "model.int8.onnx", d / "model.int8.onnx.json"):
-        stale.unlink(missing_ok=True)
+    for stale in ARTEFACTS:
+        (d / stale).unlink(missing_ok=True)
     try:
         res = calibrate(ctx.out / "export" / "model.onnx", splits["target"]["root"], d / "model.int8.onnx",
                         method=c.method, num_images=c.num_images, min_images=c.min_images,
-                        eval_data=splits.get("target_test", {}).get("root"), max_drop=c.max_drop,
-                        trt_version=c.trt_version)
+                        gate_images=roles["gate_images"], eval_data=roles["eval_data"], max_drop=c.max_drop,
+                        min_agreement=c.min_agreement, gate_max_images=c.gate_images, trt_version=c.trt_version,
+                        max_fallback_layers=c.max_fallback_layers, seed=c.seed, cpu=c.cpu,
+                        cpu_reduce_range=c.cpu_reduce_range, splits=roles["names"])
     except GateFailed as exc:
         log.warning("calibrate: %s — later stages use the FP32 model", exc)
         info = exc.result.to_dict()
+        info["splits"] = roles["names"]
         info["headline"] = f"INT8 gate FAILED ({exc}); FP32 deployed"
         return StageOutput([], info, status="gate failed")
     info = res.to_dict()
-    gate = info.get("gate") or {}
-    info["headline"] = (f"INT8 Q/DQ on {info.get('num_images')} target images; "
-                        f"{len(info.get('excluded') or [])} layer(s) kept in float; gate passed={info.get('passed')}"
-                        + (f", accuracy drop {gate['drop']:.2f} pt" if isinstance(gate.get("drop"), float) else ""))
-    outs = [d / "model.int8.onnx", d / "model.int8.onnx.json"]
-    return StageOutput([p for p in outs if p.is_file()], info)
+    info["splits"] = roles["names"]
+    gate = res.gate
+    drop = f", {roles['names']['validation']} accuracy drop {gate.drop:.2f} pt" if gate.drop is not None else ""
+    info["headline"] = (f"INT8 Q/DQ + CPU on {info.get('num_images')} target images; gated on "
+                        f"{roles['names']['gate']}: agreement {gate.agreement:.1f} %{drop}; "
+                        f"{len(res.excluded)} layer(s) in float")
+    return StageOutput([d / n for n in ARTEFACTS if (d / n).is_file()], info)
+
+
+ARTEFACTS = ("model.int8.onnx", "model.int8.onnx.json", "model.int8-cpu.onnx", "model.int8-cpu.onnx.json")
 
 
 # ---------------------------------------------------------------- 5. build
@@ -230,6 +268,8 @@ def _run_eval(ctx: Context, d: Path) -> StageOutput:
         result["models"][name] = res.to_dict() if hasattr(res, "to_dict") else dict(res)
         result["models"][name]["dir"] = str(sub)
         outputs.append(sub / "metrics.json")
+    cal = ctx.result("calibrate") or {}
+    result["splits"] = {"scored": "target_test", "gated": (cal.get("splits") or {}).get("gate")}
     acc = {k: v.get("accuracy") for k, v in result["models"].items()}
     result["headline"] = ", ".join(f"{k}: {v:.3f}" for k, v in acc.items() if isinstance(v, float))[:200]
     return StageOutput(outputs, result)

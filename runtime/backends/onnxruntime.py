@@ -16,7 +16,7 @@ import numpy as np
 from fer_edge.runtime.backends.base import INPUT_NAME, OUTPUT_LOGITS, OUTPUT_PROBS
 from fer_edge.runtime.contract import Contract
 from fer_edge.runtime.errors import ModelError
-from fer_edge.runtime.model import ModelInfo, describe_onnx, open_session
+from fer_edge.runtime.model import ModelInfo, cpu_int8_for, describe_onnx, open_session
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,23 @@ class OnnxRuntimeBackend:
 
     @classmethod
     def from_path(cls, path: Union[str, os.PathLike], providers: Optional[Sequence[str]] = None,
-                  threads: int = 0) -> OnnxRuntimeBackend:
-        """Open an ONNX model; ``threads`` = intra-op threads (0: ONNX Runtime's default)."""
+                  threads: int = 0, cpu_int8: bool = True) -> OnnxRuntimeBackend:
+        """Open an ONNX model; ``threads`` = intra-op threads (0: ONNX Runtime's default).
+
+        On the CPU provider a TensorRT Q/DQ model (``model.int8.onnx``) is replaced by the CPU INT8 layout
+        calibrated with it (``model.int8-cpu.onnx``, U8 activations that ORT fuses into QLinearConv) when
+        that file is present and its manifest names this model; ``cpu_int8=False`` runs the file as given.
+        """
         import onnxruntime as ort
 
         p = Path(path)
         if not p.is_file():
             raise ModelError(f"{p}: model file not found")
+        providers = list(providers) if providers else default_providers()
+        alt = cpu_int8_for(p) if cpu_int8 and providers[0] == "CPUExecutionProvider" else None
+        if alt is not None:
+            log.info("onnxruntime: %s → %s (the CPU INT8 layout calibrated with it)", p.name, alt.name)
+            p = alt
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -85,7 +95,7 @@ class OnnxRuntimeBackend:
         if threads and threads > 0:
             opts.intra_op_num_threads = int(threads)
         opts.log_severity_level = 3
-        session = open_session(p, list(providers) if providers else default_providers(), opts)
+        session = open_session(p, providers, opts)
         meta = dict(session.get_modelmeta().custom_metadata_map)
         backend = cls(session, describe_onnx(p, metadata=meta), threads=threads)
         log.info("onnxruntime: %s (%s, providers %s)", p.name, backend.model.precision,
