@@ -69,3 +69,64 @@ def test_real_config_needs_the_users_paths(tmp_path, capsys):
     assert main(["train", "--config", "real", "--out", str(tmp_path / "run"), "--set", f"data.root={tmp_path}"]) == 1
     assert "data.source is not set" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_random_erasing_blanks_one_rectangle_per_chosen_face():
+    from fer_edge.train.augment import augment, erase_mask
+    from fer_edge.train.config import AugmentConfig
+
+    on = torch.tensor([True, False, True])
+    m = erase_mask(48, 48, on, torch.tensor([0.02, 0.2, 0.33]), torch.tensor([0.0, 0.0, 1.0]),
+                   torch.tensor([0.0, 0.5, 1.0]), torch.tensor([1.0, 0.5, 0.0]))
+    assert m.shape == (3, 1, 48, 48) and m[1].sum() == 0
+    for i, area in ((0, 0.02), (2, 0.33)):  # the area asked for, as a solid rectangle that fits the face
+        rows, cols = m[i, 0].any(1).nonzero(), m[i, 0].any(0).nonzero()
+        h, w = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+        assert m[i].sum() == h * w and abs(h * w / 48 ** 2 - area) < 0.05
+    x = torch.randn(64, 1, 32, 32)
+    out = augment(x, AugmentConfig(erase=0.5), seed=0, stream=1, step=0)
+    changed = (out != x).flatten(1).any(1)
+    assert 15 < int(changed.sum()) < 50  # about half the faces
+    assert torch.all((out[changed] == 0).flatten(1).sum(1) >= 0.02 * 32 * 32)  # erased to the normalised mean, 0
+    assert torch.equal(out[~changed], x[~changed])
+    assert torch.equal(out, augment(x, AugmentConfig(erase=0.5), seed=0, stream=1, step=0))  # a pure function
+    assert not torch.equal(out, augment(x, AugmentConfig(erase=0.5), seed=0, stream=1, step=1))
+
+
+def test_erasing_leaves_the_other_augmentations_draws_alone():
+    from fer_edge.train.augment import augment
+    from fer_edge.train.config import AugmentConfig
+
+    x = torch.randn(16, 1, 24, 24)
+    a = augment(x, AugmentConfig(flip=True, shift=0.1), seed=3, stream=1, step=5)
+    b = augment(x, AugmentConfig(flip=True, shift=0.1, erase=1.0), seed=3, stream=1, step=5)
+    kept = b != 0
+    assert torch.allclose(a[kept], b[kept])  # outside the erased boxes: the same flips and shifts
+
+
+def test_init_from_starts_at_the_checkpoint_and_refuses_another_model(tmp_path):
+    from fer_edge.train.checkpoint import load_checkpoint
+    from fer_edge.train.trainer import Trainer
+
+    data = make_datasets(tmp_path / "faces")
+    first = train(load_config("ci", FAST), data, tmp_path / "a", method="source_only")
+    assert first is not None
+    start, _ = load_checkpoint(tmp_path / "a" / "best.pt")
+    cfg = load_config("ci", FAST + [f"train.init_from={tmp_path / 'a' / 'best.pt'}"])
+    t = Trainer(cfg, data, tmp_path / "b", "pixel_da")
+    for k, v in start.state_dict().items():
+        assert torch.equal(t.method.inference_module().state_dict()[k], v), k
+    fresh = Trainer(load_config("ci", FAST), data, tmp_path / "c", "pixel_da")
+    assert not all(torch.equal(fresh.method.inference_module().state_dict()[k], v)
+                   for k, v in start.state_dict().items() if v.is_floating_point())
+    wider = load_config("ci", FAST + ["model.width=2.0", f"train.init_from={tmp_path / 'a' / 'best.pt'}"])
+    with pytest.raises(ConfigError, match="train.init_from: .* another model"):
+        Trainer(wider, data, tmp_path / "d", "source_only")
+
+
+def test_compiled_backbone_trains_and_saves_the_eager_keys(tmp_path):
+    cfg = load_config("ci", FAST + ["train.compile=true", "train.epochs=1"])
+    s = train(cfg, make_datasets(tmp_path / "faces"), tmp_path / "run", method="source_only")
+    assert math.isfinite(s["source_val_accuracy"])
+    sd = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["state_dict"]
+    assert sd and not any("_orig_mod" in k for k in sd)  # export and load_checkpoint read plain FerNet keys

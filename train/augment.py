@@ -1,4 +1,5 @@
-"""Batch augmentation for the trainer: horizontal flip, 3D viewpoint, small affine jitter, brightness/contrast.
+"""Batch augmentation for the trainer: horizontal flip, 3D viewpoint, small affine jitter, brightness/contrast,
+random erasing.
 
 Why here and not in the data loaders: the loaders produce exactly the runtime's preprocessed input
 (one ``preprocess`` for training and deployment); augmentation is a training-only perturbation of
@@ -45,7 +46,10 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: i
     angle = _uniform(g, n, math.radians(cfg.rotate))
     gain = 1.0 + _uniform(g, n, cfg.contrast)
     bias = _uniform(g, n, cfg.brightness)
-    pitch, yaw = _uniform(g, n, cfg.pitch), _uniform(g, n, cfg.yaw)  # drawn last: older draws keep their values
+    pitch, yaw = _uniform(g, n, cfg.pitch), _uniform(g, n, cfg.yaw)  # drawn after the older ones: they keep values
+    erase = torch.rand(n, generator=g) < float(cfg.erase)
+    area, log_aspect = 0.02 + torch.rand(n, generator=g) * 0.31, (torch.rand(n, generator=g) * 2 - 1) * math.log(3.3)
+    ex, ey = torch.rand(n, generator=g), torch.rand(n, generator=g)
     out = x
     if cfg.flip:
         out = torch.where(flip.to(x.device)[:, None, None, None], out.flip(-1), out)
@@ -61,7 +65,24 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, stream: int, step: i
                             align_corners=False)
     if cfg.brightness or cfg.contrast:
         out = out * gain.to(x.device, x.dtype)[:, None, None, None] + bias.to(x.device, x.dtype)[:, None, None, None]
+    if cfg.erase:
+        out = out * (1.0 - erase_mask(out.shape[-2], out.shape[-1], erase, area, log_aspect, ex, ey).to(out))
     return out
+
+
+def erase_mask(h: int, w: int, on: torch.Tensor, area: torch.Tensor, log_aspect: torch.Tensor, cx: torch.Tensor,
+               cy: torch.Tensor) -> torch.Tensor:
+    """``N×1×h×w`` mask, 1 inside each erased rectangle: ``area`` fraction of the face, aspect ``exp(log_aspect)``,
+    its top-left corner at ``(cx, cy)`` of the room left for it (so it always fits); rows with ``on`` false are 0."""
+    aspect = torch.exp(log_aspect)
+    eh = torch.clamp(torch.round(torch.sqrt(area * aspect) * h), 1, h)
+    ew = torch.clamp(torch.round(torch.sqrt(area / aspect) * w), 1, w)
+    y0, x0 = torch.floor(cy * (h - eh + 1)), torch.floor(cx * (w - ew + 1))
+    rows, cols = torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32)
+    in_y = (rows[None, :] >= y0[:, None]) & (rows[None, :] < (y0 + eh)[:, None])
+    in_x = (cols[None, :] >= x0[:, None]) & (cols[None, :] < (x0 + ew)[:, None])
+    mask = in_y[:, :, None] & in_x[:, None, :] & on[:, None, None]
+    return mask[:, None].float()
 
 
 def spectral_swap(x: torch.Tensor, x_nir: torch.Tensor, probability: float, seed: int, stream: int,

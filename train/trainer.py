@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -82,6 +82,32 @@ def _make_ema(net: FerNet, decay: float) -> Optional[torch.nn.Module]:
     return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
+def warm_start(net: FerNet, path: Union[str, Path], labels: Sequence[str], cfg: Any) -> None:
+    """Load ``path``'s weights into ``net`` (``train.init_from``) after checking that the checkpoint was made for
+    the same network, labels and input contract; a mismatch is refused with what differs."""
+    src, man = load_checkpoint(path)
+    want = {"model": net.spec.to_dict(), "labels": list(labels), "preprocess": cfg.preprocess.to_dict()}
+    got = {"model": src.spec.to_dict(), "labels": list(man.labels), "preprocess": dict(man.preprocess)}
+    bad = [k for k in want if want[k] != got[k]]
+    if bad:
+        raise ConfigError(f"train.init_from: {path} was trained with another {', '.join(bad)} "
+                          f"({'; '.join(f'{k}: {got[k]} vs {want[k]}' for k in bad)}); start from a checkpoint of "
+                          "this config's model, or drop init_from")
+    net.load_state_dict(src.state_dict())
+    log.info("train.init_from: started from %s (%s, epoch %s)", path, man.extra.get("method"), man.extra.get("epoch"))
+
+
+def _compile_backbone(net: FerNet) -> None:
+    """Compile ``net.backbone`` in place (its state_dict keys stay as they are, so checkpoints do not change).
+
+    A machine that cannot compile (no C++ compiler, an unsupported op) runs eagerly instead, with dynamo's
+    warning: the run is slower, never wrong."""
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True
+    net.backbone.compile()
+
+
 def lr_factor(tcfg: Any, total: int):
     """The lr multiplier at step ``k`` (``LambdaLR``): ``train.schedule`` with ``train.warmup``, or 1 without
     ``train.lr_anneal``. A module-level function of plain numbers, so it pickles and resumes alike."""
@@ -128,6 +154,8 @@ class Trainer:
                             "has no labels")
         torch.manual_seed(self.t.seed)
         self.net = build_model(cfg, len(self.labels))
+        if self.t.init_from:
+            warm_start(self.net, self.t.init_from, self.labels, cfg)
         self.method = build_method(self.method_name, self.t, self.net, self.labels,
                                    num_identities(self.splits)).to(self.device)
         if self.t.channels_last:
@@ -135,6 +163,8 @@ class Trainer:
         self.method.grad_sync = make_grad_sync(self.ctx)
         broadcast_module(self.method, self.ctx)
         self.ema = _make_ema(self.method.inference_module(), self.t.ema)
+        if self.t.compile:  # after the EMA copy: a deep copy drops the compiled call, so the copy stays eager
+            _compile_backbone(self.method.inference_module())
         self.opt = _make_optimizer(self.t, self.method)
         self.steps = self.t.steps_per_epoch or max(1, len(self.sup) // (self.t.batch_size * self.ctx.world_size))
         self.total = self.steps * self.t.epochs
