@@ -55,3 +55,19 @@ def test_a_rerun_keeps_the_hand_written_notes(tmp_path):
     page.write_text("# old table\n\n## Notes\n\nwhat the pilots showed\n")
     text = bench_real.write_page(page, {}, {}, None, "cmd", "im")
     assert "old table" not in text and text.endswith("## Notes\n\nwhat the pilots showed\n")
+
+
+def test_buaa_halves_split_by_person_and_link_every_face(tmp_path):
+    data = tmp_path / "data"
+    names = {"happy": ["buaa-1_22.bmp", "buaa-2_22.bmp", "22.bmp"], "sad": ["buaa-1_24.bmp", "buaa-14_24.bmp"]}
+    for cls, files in names.items():
+        (data / "buaa_nir" / cls).mkdir(parents=True)
+        for f in files:
+            (data / "buaa_nir" / cls / f).write_bytes(f.encode())
+    halves = bench_real.buaa_halves(data, tmp_path / "out")
+    dev = {p.name for p in halves[bench_real.DEV].glob("*/*")}
+    test = {p.name for p in halves[bench_real.QUOTED].glob("*/*")}
+    assert dev == {"buaa-1_22.bmp", "buaa-1_24.bmp"}  # odd people
+    assert test == {"buaa-2_22.bmp", "22.bmp", "buaa-14_24.bmp"}  # even people and the unnumbered files
+    assert (halves[bench_real.DEV] / "sad" / "buaa-1_24.bmp").read_bytes() == b"buaa-1_24.bmp"
+    assert bench_real.buaa_halves(data, tmp_path / "out") == halves  # made once, reused

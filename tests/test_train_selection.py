@@ -122,3 +122,26 @@ def test_accuracy_and_macro_f1_reference():
     f1 = 2 * 2 / (2 * 2 + 1 + 0)
     f2 = 0.0
     assert macro_f1(y, p, 7) == pytest.approx((f0 + f1 + f2) / 3)
+
+
+@pytest.mark.parametrize("selector", ["im", "snd", "dev", "source_val", "last"])
+def test_select_run_never_returns_the_oracle(selector):
+    """With the default methods list the oracle comes last; a selector without stored scores (``last``) used to fall
+    back to the last run -- the oracle. Source-only is the fallback now, and the oracle is never a candidate."""
+    runs = [{"method": "source_only", "selector_scores": {"im": 0.2}},
+            {"method": "pixel_da", "selector_scores": {"im": 0.3}},
+            {"method": "target_oracle", "selector_scores": {selector: 99.0}}]
+    assert runs[select_run(runs, selector)]["method"] != "target_oracle"
+    blank = [{"method": "pixel_da"}, {"method": "source_only"}, {"method": "target_oracle"}]
+    assert select_run(blank, selector) == 1
+    assert select_run([{"method": "target_oracle", "selector_scores": {selector: 1.0}}], selector) == -1
+
+
+def test_epoch_selector_and_method_selector_are_separate_keys():
+    from fer_edge.config import load_config
+    from fer_edge.runtime.errors import ConfigError
+
+    cfg = load_config("real")
+    assert cfg.train.selector == "last" and cfg.train.method_selector == "im"
+    with pytest.raises(ConfigError, match="method_selector"):
+        load_config("ci", ["train.method_selector=last"])  # 'last' has no score to compare runs by

@@ -104,15 +104,23 @@ def select_run(summaries: Sequence[Mapping[str, object]], selector: str) -> int:
 
     The scores of different models on the same unlabelled target_val split are comparable, which is
     what lets the pipeline choose among source-only and every adaptation method without labels.
-    The target oracle (it used target labels) is never eligible.
+    The target oracle (it used target labels) is never eligible, whatever the selector. Where no eligible run has
+    a score (``last`` stores none; a run without a target), source-only is the safe choice, else the first
+    eligible run; -1 only when every run is the oracle.
     """
+    eligible = [i for i, s in enumerate(summaries) if s.get("method") != "target_oracle"]
+    if not eligible:
+        return -1
     vals: List[float] = []
-    for s in summaries:
-        scores = s.get("selector_scores") or {}
-        ok = s.get("method") != "target_oracle"
+    for i in eligible:
+        scores = summaries[i].get("selector_scores") or {}
         v = scores.get(selector) if isinstance(scores, dict) else None  # type: ignore[union-attr]
-        vals.append(float(v) if ok and v is not None else float("nan"))
-    return _argmax(vals)
+        vals.append(float(v) if isinstance(v, (int, float)) else float("nan"))
+    arr = np.asarray(vals, dtype=np.float64)
+    if np.all(np.isnan(arr)):
+        names = [summaries[i].get("method") for i in eligible]
+        return eligible[names.index("source_only")] if "source_only" in names else eligible[0]
+    return eligible[int(np.nanargmax(arr))]
 
 
 def _argmax(vals: Sequence[float]) -> int:

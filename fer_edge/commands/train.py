@@ -82,11 +82,13 @@ def run(args: argparse.Namespace) -> int:
         if s is not None:
             summaries.append(s)
     if len(summaries) > 1:
-        i = select_run(summaries, cfg.train.selector)
-        pick = {"selector": cfg.train.selector, "selected_method": summaries[i]["method"],
+        i = select_run(summaries, cfg.train.method_selector)
+        if i < 0:
+            raise ConfigError("train --method: only the target oracle was trained; it is never selected for export")
+        pick = {"selector": cfg.train.method_selector, "selected_method": summaries[i]["method"],
                 "selected_checkpoint": str(out / summaries[i]["method"] / "best.pt"),
                 "runs": [{k: s.get(k) for k in ("method", "selector_scores", "target_test_accuracy",
                                                 "oracle_selected_target_accuracy")} for s in summaries]}
         atomic_write(out / "selection.json", json.dumps(pick, indent=2))
-        log.info("label-free selection (%s) across methods: %s", cfg.train.selector, pick["selected_method"])
+        log.info("label-free selection (%s) across methods: %s", cfg.train.method_selector, pick["selected_method"])
     return 0

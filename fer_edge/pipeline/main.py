@@ -99,7 +99,7 @@ def _run_train(ctx: Context, d: Path) -> StageOutput:
             summary = summary if isinstance(summary, dict) else _json(done)
         summaries[method] = summary
         outputs += [run_dir / "best.pt", done]
-    selected = select_across_methods(summaries)
+    selected = select_across_methods(summaries, cfg.train.method_selector)
     result = {"methods": summaries, "selected": selected,
               "selected_checkpoint": str(d / selected / "best.pt"),
               "headline": f"selected {selected} (label-free); " + ", ".join(
@@ -107,7 +107,7 @@ def _run_train(ctx: Context, d: Path) -> StageOutput:
     return StageOutput(outputs, result)
 
 
-def select_across_methods(summaries: Dict[str, Dict[str, Any]]) -> str:
+def select_across_methods(summaries: Dict[str, Dict[str, Any]], selector: str = "im") -> str:
     """The label-free choice among everything trained (source-only included, the oracle never).
 
     Delegates to the trainer's :func:`select_run` (each method's selector score of its selected checkpoint
@@ -118,9 +118,8 @@ def select_across_methods(summaries: Dict[str, Dict[str, Any]]) -> str:
 
     names = list(summaries)
     runs = [{"method": m, **s} for m, s in summaries.items()]
-    selectors = {s.get("selector") for s in runs if s.get("selector")}
-    selector = selectors.pop() if len(selectors) == 1 else "im"
-    best = names[select_run(runs, selector)] if names else "source_only"
+    i = select_run(runs, selector) if names else -1
+    best = names[i] if i >= 0 else "source_only"
     score = (summaries.get(best, {}).get("selector_scores") or {}).get(selector)
     if best == "target_oracle" or not isinstance(score, (int, float)) or score != score:
         return "source_only"
