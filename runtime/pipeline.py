@@ -71,8 +71,9 @@ class Pipeline:
         self._since_detect = 0
         self._since_full = 0
         self._frame_shape: Optional[Tuple[int, ...]] = None
-        self._force_detect = True
-        self._force_full = False
+        self._force_detect = True   # detect now, scanning the whole frame (start, size change, reconnect)
+        self._force_full = False    # the next detection scans the whole frame (a tracked face was not re-found)
+        self._redetect = False      # detect now, near the tracked faces (one no longer looks like its face)
         self._generation = 0
         self._t0 = time.monotonic()
         #: True while running unrelated images: each is detected alone, nothing carried between them
@@ -226,7 +227,7 @@ class Pipeline:
         return tracks
 
     def _due(self) -> bool:
-        return self._force_detect or self._since_detect >= self.config.detect_every
+        return self._force_detect or self._redetect or self._since_detect >= self.config.detect_every
 
     def _roi_pass(self) -> bool:
         """Re-detect around the tracked faces only (cheap), or is a full-frame scan due?"""
@@ -241,7 +242,10 @@ class Pipeline:
         return self._finish(img, [d for d in dets if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face])
 
     def _covers(self, dets: List[Detection], boxes: List[Tuple[int, int, int, int]]) -> bool:
-        """Did a re-detection find a face at every tracked box? If not, the face moved: scan the frame."""
+        """Did a re-detection find a face at every reported box? If not, the face moved: scan the frame.
+
+        Only reported (visible) tracks count: a hidden one is already not shown, and the periodic full scan
+        looks for it, so it never makes every re-detection a full scan."""
         thr = self.config.track_iou
         return all(any(iou(b, d.bbox) >= thr for d in dets) for b in boxes)
 
@@ -263,14 +267,13 @@ class Pipeline:
         if due:
             result.detected = True
             roi = self._roi_pass()
-            self._since_detect, self._force_detect = 0, False
+            self._since_detect, self._force_detect, self._redetect = 0, False, False
             self.stats.detections += 1
             try:
                 dets: List[Detection] = []
                 if roi:
-                    boxes = [t.bbox for t in self.tracker.tracks]
-                    dets = self._roi_detect(img, boxes)
-                    if not self._covers(dets, boxes):
+                    dets = self._roi_detect(img, [t.bbox for t in self.tracker.tracks])
+                    if not self._covers(dets, [t.bbox for t in self.tracker.visible()]):
                         roi = False
                         self.stats.events["roi_miss_rescan"] += 1
                 if not roi:
@@ -297,23 +300,25 @@ class Pipeline:
         self._since_full += 1
         done = self._worker.poll()
         if done is not None:
-            (generation, _, job_img, boxes), dets = done
+            (generation, _, job_img, confirm), dets = done
             if isinstance(dets, Exception):
                 self.stats.fault("detect_error", str(dets))
             elif generation == self._generation:
                 result.detected = True
-                if boxes is not None and not self._covers(dets, boxes):
+                if confirm is not None and not self._covers(dets, confirm):
                     self._force_full = True  # the next job scans the whole frame for the face that moved
                     self.stats.events["roi_miss_rescan"] += 1
                 self.tracker.update(dets, self._processed, job_img)
         for track in self._looks_gone(img):
             self.tracker.hide(track)
-            self._force_detect = True
+            self._redetect = True  # a re-detection near the box finds the face if it only moved
             self.stats.events["appearance_redetect"] += 1
         if self._due():
-            boxes = [t.bbox for t in self.tracker.tracks] if self._roi_pass() else None
-            if self._worker.submit((img, boxes), (self._generation, self._processed, img, boxes)):
-                self._since_detect, self._force_detect = 0, False
+            roi = self._roi_pass()
+            boxes = [t.bbox for t in self.tracker.tracks] if roi else None
+            confirm = [t.bbox for t in self.tracker.visible()] if roi else None
+            if self._worker.submit((img, boxes), (self._generation, self._processed, img, confirm)):
+                self._since_detect, self._force_detect, self._redetect = 0, False, False
                 if boxes is None:
                     self._since_full, self._force_full = 0, False
                 self.stats.detections += 1
