@@ -22,21 +22,22 @@ from .capture import CaptureThread, FrameQueue, _End, resolve_drop_policy
 from .config import RuntimeConfig
 from .contract import preprocess
 from .crop import CropPolicy, crop_face
-from .detect import Detection, FaceDetector, detect_near, eyes_for, make_detector, select_faces
+from .detect import FaceDetector, make_detector
 from .errors import ConfigError, FerEdgeError, SourceError
 from .policy import BACKEND_KEYS, DETECTOR_KEYS, check_frame, check_sidecar_crop, runtime_policy
 from .results import FaceResult, FrameResult
+from .schedule import DetectionSchedule
 from .smooth import Smoother
 from .sources import Frame, open_source, read_image_file
 from .stats import RunStats
-from .track import IoUTracker, Track, appearance, iou, similarity
+from .track import IoUTracker, Track
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BACKEND_KEYS", "DETECTOR_KEYS", "Pipeline", "check_frame", "runtime_policy"]
 
 
-class Pipeline:
+class Pipeline(DetectionSchedule):
     """One model + detector + tracker + smoother. Not thread-safe; one per stream.
 
     Each :meth:`run` starts from scratch (:meth:`reset`): no box, id or smoothed label of an earlier run
@@ -116,19 +117,6 @@ class Pipeline:
         return cls(be, policy, detector, cfg)
 
     # --- one frame -------------------------------------------------------------------------------
-    def _detect(self, img: np.ndarray, detector: Optional[FaceDetector] = None) -> List[Detection]:
-        """A full-frame scan: min_face, selection and eye alignment applied (runs in either thread)."""
-        self.stats.events["full_scans"] += 1
-        found = (detector or self.detector).detect(img)
-        dets = [d for d in found if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face]
-        return self._finish(img, dets)
-
-    def _finish(self, img: np.ndarray, dets: List[Detection]) -> List[Detection]:
-        dets = select_faces(dets, self.policy)
-        if self.policy.align:
-            dets = [Detection(d.bbox, d.score, eyes_for(img, d, self.policy, self.stats.events)) for d in dets]
-        return dets
-
     def _as_frame(self, frame: Any) -> Frame:
         """A :class:`Frame` for ``process``: an image array (or an image file's path) is wrapped as the next one."""
         if isinstance(frame, Frame):
@@ -225,112 +213,6 @@ class Pipeline:
         if self.policy.select == "largest" and len(tracks) > 1:
             tracks = sorted(tracks, key=lambda t: (-t.area, -t.last_seen))[:1]
         return tracks
-
-    def _due(self) -> bool:
-        return self._force_detect or self._redetect or self._since_detect >= self.config.detect_every
-
-    def _roi_pass(self) -> bool:
-        """Re-detect around the tracked faces only (cheap), or is a full-frame scan due?"""
-        return bool(self.tracker.tracks) and not self._force_detect and not self._force_full and \
-            self._since_full < max(self.config.rescan_every, self.config.detect_every)
-
-    def _roi_detect(self, img: np.ndarray, boxes: Optional[list] = None,
-                    detector: Optional[FaceDetector] = None) -> List[Detection]:
-        self.stats.events["roi_scans"] += 1
-        boxes = [t.bbox for t in self.tracker.tracks] if boxes is None else boxes
-        dets = detect_near(detector or self.detector, img, boxes)
-        return self._finish(img, [d for d in dets if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face])
-
-    def _covers(self, dets: List[Detection], boxes: List[Tuple[int, int, int, int]]) -> bool:
-        """Did a re-detection find a face at every reported box? If not, the face moved: scan the frame.
-
-        Only reported (visible) tracks count: a hidden one is already not shown, and the periodic full scan
-        looks for it, so it never makes every re-detection a full scan."""
-        thr = self.config.track_iou
-        return all(any(iou(b, d.bbox) >= thr for d in dets) for b in boxes)
-
-    def _looks_gone(self, img: np.ndarray) -> List[Track]:
-        """Reported tracks whose box no longer looks like the face the detector confirmed there."""
-        thr = self.config.track_min_similarity
-        gone = []
-        for t in self.tracker.visible():
-            if t.patch is not None and thr > 0 and similarity(t.patch, appearance(img, t.bbox)) < thr:
-                gone.append(t)
-        return gone
-
-    def _detect_sync(self, img: np.ndarray, result: FrameResult) -> None:
-        self._since_full += 1
-        due = self._due()
-        if not due and self._looks_gone(img):
-            due = True  # the face left its box between detections: look now instead of reporting a ghost
-            self.stats.events["appearance_redetect"] += 1
-        if due:
-            result.detected = True
-            roi = self._roi_pass()
-            self._since_detect, self._force_detect, self._redetect = 0, False, False
-            self.stats.detections += 1
-            try:
-                dets: List[Detection] = []
-                if roi:
-                    dets = self._roi_detect(img, [t.bbox for t in self.tracker.tracks])
-                    if not self._covers(dets, [t.bbox for t in self.tracker.visible()]):
-                        roi = False
-                        self.stats.events["roi_miss_rescan"] += 1
-                if not roi:
-                    self._since_full, self._force_full = 0, False
-                    dets = self._detect(img)
-                self.tracker.update(dets, self._processed, img)
-            except Exception as exc:  # noqa: BLE001 - a detector error on one frame must not stop the run
-                self.stats.fault("detect_error", str(exc))
-                self.tracker.expire(self._processed)
-        else:
-            self.tracker.expire(self._processed)
-        self._since_detect += 1
-
-    def _detect_async(self, img: np.ndarray, result: FrameResult) -> None:
-        """All detection in the background thread; its result is folded in on the frame it arrives.
-
-        The job is a full scan or a re-detection around the tracked boxes (same rule as sync mode), so
-        no frame ever waits for the detector; the boxes it returns are a frame or two old.
-        """
-        if self._worker is None:
-            # OpenCV cascades are not thread-safe: the background thread gets its own detector.
-            bg = make_detector(self.policy, detect_width=self.config.detect_width)
-            self._worker = AsyncDetector(lambda job: self._background_detect(bg, *job))
-        self._since_full += 1
-        done = self._worker.poll()
-        if done is not None:
-            (generation, _, job_img, confirm), dets = done
-            if isinstance(dets, Exception):
-                self.stats.fault("detect_error", str(dets))
-            elif generation == self._generation:
-                result.detected = True
-                if confirm is not None and not self._covers(dets, confirm):
-                    self._force_full = True  # the next job scans the whole frame for the face that moved
-                    self.stats.events["roi_miss_rescan"] += 1
-                self.tracker.update(dets, self._processed, job_img)
-        for track in self._looks_gone(img):
-            self.tracker.hide(track)
-            self._redetect = True  # a re-detection near the box finds the face if it only moved
-            self.stats.events["appearance_redetect"] += 1
-        if self._due():
-            roi = self._roi_pass()
-            boxes = [t.bbox for t in self.tracker.tracks] if roi else None
-            confirm = [t.bbox for t in self.tracker.visible()] if roi else None
-            if self._worker.submit((img, boxes), (self._generation, self._processed, img, confirm)):
-                self._since_detect, self._force_detect, self._redetect = 0, False, False
-                if boxes is None:
-                    self._since_full, self._force_full = 0, False
-                self.stats.detections += 1
-        self._since_detect += 1
-        # Tracks age out only when a returned detection misses them (in ``update``): a file read faster
-        # than the detector must not lose its faces while a scan is still running.
-
-    def _background_detect(self, detector: FaceDetector, img: np.ndarray,
-                           boxes: Optional[List[Tuple[int, int, int, int]]]) -> List[Detection]:
-        if boxes is None:
-            return self._detect(img, detector)
-        return self._roi_detect(img, boxes, detector)
 
     def close(self) -> None:
         """Stop the background detector (if any); the pipeline can run again afterwards."""
