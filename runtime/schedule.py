@@ -2,9 +2,10 @@
 
 Every ``detect_every`` frames, faces already tracked are re-detected in a window around their boxes
 (cheap); a tracked face that window does not find, and every ``rescan_every`` frames, the whole frame is
-scanned. Between detections a reported face must still look like itself (:func:`~.track.similarity`),
-or detection runs now rather than a ghost box being reported. ``sync`` runs detection in line (the
-boxes land on the frame they were found on); ``async`` in a background thread with its own detector.
+scanned. Between detections a reported box follows its face (:func:`~.track.follow`); a box whose face
+is gone is not reported and detection runs now, rather than a ghost box being reported. ``sync`` runs
+detection in line (the boxes land on the frame they were found on); ``async`` in a background thread with
+its own detector.
 Kept apart from the pipeline's frame loop so each stays one job.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from .async_detect import AsyncDetector
 from .detect import Detection, FaceDetector, detect_near, eyes_for, make_detector, select_faces
 from .results import FrameResult
-from .track import Track, appearance, iou, similarity
+from .track import Track, appearance, follow, iou, similarity
 
 
 class DetectionSchedule:
@@ -59,19 +60,35 @@ class DetectionSchedule:
         thr = self.config.track_iou
         return all(any(iou(b, d.bbox) >= thr for d in dets) for b in boxes)
 
-    def _looks_gone(self, img: np.ndarray) -> List[Track]:
-        """Reported tracks whose box no longer looks like the face the detector confirmed there."""
+    def _follow(self, img: np.ndarray) -> List[Track]:
+        """Move each reported box onto its face between detections; returns the tracks whose face is gone.
+
+        A box that still looks like its face (:func:`~.track.similarity` ≥ 0.8) stays; otherwise its face
+        patch is searched for around it (:func:`~.track.follow`) and the box moves there. When even the best
+        match is below ``track_min_similarity`` the face left the box (a wall, a chin, the next photo).
+        """
         thr = self.config.track_min_similarity
-        gone = []
+        gone: List[Track] = []
+        if thr <= 0:
+            return gone
         for t in self.tracker.visible():
-            if t.patch is not None and thr > 0 and similarity(t.patch, appearance(img, t.bbox)) < thr:
+            if t.patch is None or similarity(t.patch, appearance(img, t.bbox)) >= max(thr, 0.8):
+                continue
+            box, score = follow(img, t.bbox, t.patch)
+            if box is None or score < thr:
                 gone.append(t)
+                continue
+            dx, dy = box[0] - t.bbox[0], box[1] - t.bbox[1]
+            t.bbox = box
+            if t.eyes is not None:
+                t.eyes = tuple((ex + dx, ey + dy) for ex, ey in t.eyes)
+            self.stats.events["followed"] += 1
         return gone
 
     def _detect_sync(self, img: np.ndarray, result: FrameResult) -> None:
         self._since_full += 1
         due = self._due()
-        if not due and self._looks_gone(img):
+        if not due and self._follow(img):
             due = True  # the face left its box between detections: look now instead of reporting a ghost
             self.stats.events["appearance_redetect"] += 1
         if due:
@@ -119,7 +136,7 @@ class DetectionSchedule:
                     self._force_full = True  # the next job scans the whole frame for the face that moved
                     self.stats.events["roi_miss_rescan"] += 1
                 self.tracker.update(dets, self._processed, job_img)
-        for track in self._looks_gone(img):
+        for track in self._follow(img):
             self.tracker.hide(track)
             self._redetect = True  # a re-detection near the box finds the face if it only moved
             self.stats.events["appearance_redetect"] += 1

@@ -82,6 +82,43 @@ def similarity(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> float:
     return float(np.sum(a * b))
 
 
+def follow(image: np.ndarray, bbox: Sequence[int], patch: Optional[np.ndarray],
+           search: float = 0.5) -> Tuple[Optional[Tuple[int, int, int, int]], float]:
+    """Where the face of ``patch`` is now near ``bbox``: ``(moved box, correlation)``, or ``(None, 0)``.
+
+    The tracker's step between two detections: the box grown by ``search`` × its size on every side is
+    shrunk to the patch's scale (a box of any size is searched at ``PATCH`` pixels, so a 1080p face
+    costs what a 16-pixel one does) and the patch is matched in it (normalised cross-correlation).
+    The box keeps its size (the next detection corrects the scale) and stays inside the frame. A low
+    correlation means the face left the box: the caller stops reporting it and detects.
+    """
+    if patch is None:
+        return None, 0.0
+    h, w = image.shape[:2]
+    x, y, bw, bh = (int(v) for v in bbox[:4])
+    if bw < 4 or bh < 4 or bw > w or bh > h:
+        return None, 0.0
+    if float(np.linalg.norm(patch)) < 1e-3:  # a flat patch has nothing to follow or compare
+        return (x, y, bw, bh), 1.0
+    px, py = int(search * bw), int(search * bh)
+    x0, y0, x1, y1 = max(0, x - px), max(0, y - py), min(w, x + bw + px), min(h, y + bh + py)
+    if x1 - x0 < bw or y1 - y0 < bh:
+        return None, 0.0
+    sx, sy = PATCH / float(bw), PATCH / float(bh)
+    roi = image[y0:y1, x0:x1]
+    if roi.ndim == 3:
+        roi = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY if roi.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+    size = (max(PATCH, int(round((x1 - x0) * sx))), max(PATCH, int(round((y1 - y0) * sy))))
+    small = cv2.resize(roi, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    scores = cv2.matchTemplate(small, patch.astype(np.float32), cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+    if not np.isfinite(best):
+        return None, 0.0
+    nx = min(max(x0 + int(round(bx / sx)), 0), w - bw)
+    ny = min(max(y0 + int(round(by / sy)), 0), h - bh)
+    return (nx, ny, bw, bh), float(best)
+
+
 @dataclass
 class Track:
     """One face over time. ``last_seen`` is the frame of the last matched detection.

@@ -102,3 +102,20 @@ def test_appearance_similarity_drops_when_the_face_leaves_its_box():
     assert similarity(ref, appearance(moved, box)) > 0.8
     assert similarity(ref, appearance(gone, box)) < 0.5
     assert appearance(face, (400, 400, 30, 30)) is None and similarity(ref, None) == 0.0
+
+
+def test_follow_moves_the_box_onto_the_face_between_detections():
+    from fer_edge.runtime.track import appearance, follow
+
+    face = synthetic_frames(1, size=(320, 240), faces=((120, 120, 45),))[0]
+    moved = synthetic_frames(1, size=(320, 240), faces=((138, 126, 45),))[0]  # 18 px right, 6 px down
+    box = (84, 75, 72, 90)
+    patch = appearance(face, box)
+    new, score = follow(moved, box, patch)
+    assert score > 0.8 and abs(new[0] - (box[0] + 18)) <= 6 and abs(new[1] - (box[1] + 6)) <= 6
+    assert new[2:] == box[2:]  # the size is the next detection's job
+    wall = np.full_like(face, 90)
+    wall[::7] = 140
+    _, score = follow(wall, box, patch)
+    assert score < 0.5
+    assert follow(face, box, None) == (None, 0.0)
