@@ -272,8 +272,10 @@ def markdown(out: Dict[str, Any]) -> str:
             lines.append(f"| {r['row']} | {r['frames']} | {r['fps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                          f"{r.get('detect_p99_ms', '—')} | {r.get('frames_with_face', '—')} |")
         goal = [r for r in sp["rows"] if r["row"].startswith("fer-edge") and not r.get("paced")]
-        met = [r["row"] for r in goal if r["fps"] >= 100 and r["p99_ms"] <= 25]
-        lines += ["", f"Goal ≥ 100 FPS with p99 ≤ 25 ms: {'met by ' + ', '.join(met) if met else 'not met here'}."]
+        inline = max([r["frames_with_face"] for r in goal if r["row"].endswith(" sync")] or [0])
+        met = [f"{r['row']} (a face on {r['frames_with_face']} frames; detection in line finds {inline})"
+               for r in goal if r["fps"] >= 100 and r["p99_ms"] <= 25]
+        lines += ["", f"Goal ≥ 100 FPS with p99 ≤ 25 ms: {'met by ' + '; '.join(met) if met else 'not met here'}."]
     bx = out.get("boxes")
     if bx:
         lines += ["", "| clip | size | frames | frames with a reported face | frames a full scan finds a face "
