@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,10 +69,11 @@ def test_quiet_silences_the_progress_bar(tmp_path):
     video = write_video(tmp_path / "clip.avi", synthetic_frames(20, size=(320, 240), faces=((120, 120, 45),)))
     base = [sys.executable, "-m", "fer_edge.cli"]
     tail = ["--model", str(model), "--source", str(video), "--threads", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}  # an earlier test may have switched bars off
     loud = subprocess.run(base + ["run", *tail, "--out", str(tmp_path / "a.jsonl")], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+                          timeout=120, cwd=REPO, env=env)
     quiet = subprocess.run(base + ["run", "-q", *tail, "--out", str(tmp_path / "b.jsonl")], capture_output=True,
-                           text=True, timeout=120, cwd=REPO)
+                           text=True, timeout=120, cwd=REPO, env=env)
     assert loud.returncode == 0 and quiet.returncode == 0, quiet.stderr
     assert "frame/s" in loud.stderr or "frames/s" in loud.stderr  # the bar is there without -q
     assert "frame/s" not in quiet.stderr and "frames/s" not in quiet.stderr and "INFO" not in quiet.stderr
