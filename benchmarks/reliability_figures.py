@@ -8,7 +8,12 @@ inputs fuzzed (hypothesis examples actually run), corrupt artefacts refused (n/n
 untrusted-text cases, crash-resume cases (``--slow`` adds the pipeline kill), camera-fault cases,
 and — from ``benchmarks/soak.py`` (run here with ``--soak-frames``, or read from ``--soak-json``) —
 soak frames, faults survived and RSS growth. Prints a markdown table and, with ``--json``, writes
-the numbers. Exit code 1 when any counted test failed.
+the numbers; ``--doc docs/reliability.md`` and ``--readme README.md`` write the tables between their
+``<!-- reliability:begin -->`` / ``<!-- reliability:end -->`` markers, so no figure is typed in.
+
+Exit code 1 when any counted test failed, and when a figure cannot be counted: hypothesis renamed
+"examples" to "test cases" in its statistics, and a parser that silently found nothing printed
+"Inputs fuzzed: 0" for 740 inputs. A figure that cannot be counted is an error, never a 0.
 """
 from __future__ import annotations
 
@@ -51,10 +56,44 @@ def run_pytest(slow: bool, workdir: Path) -> Dict[str, Any]:
             elif child.tag == "skipped":
                 outcome = "xfailed" if "xfail" in (child.get("type", "") + child.get("message", "")) else "skipped"
         cases.append({"file": tc.get("classname", ""), "name": tc.get("name", ""), "outcome": outcome})
-    examples = sum(int(n) for n in re.findall(r"(\d+) passing examples", proc.stdout))
-    failing = sum(int(n) for n in re.findall(r"(\d+) failing examples", proc.stdout))
+    examples, failing = count_examples(proc.stdout)
     return {"cases": cases, "examples": examples, "failing_examples": failing, "seconds": seconds,
             "returncode": proc.returncode, "tail": proc.stdout[-2000:]}
+
+
+#: hypothesis's statistics line, "- 40 passing examples, 0 failing examples, 5 invalid examples" — called
+#: "test cases" since hypothesis 6.13x ("inputs" accepted too, in case it is renamed again).
+_UNIT = r"(?:examples?|test cases?|inputs?)"
+PASSING = re.compile(rf"(\d+) passing {_UNIT}")
+FAILING = re.compile(rf"(\d+) failing {_UNIT}")
+
+
+def count_examples(stdout: str):
+    """``(passing, failing)`` hypothesis inputs from ``--hypothesis-show-statistics`` output; ``(None, None)``
+    when pytest printed no statistics line this parser understands (never a silent 0)."""
+    passing = [int(n) for n in PASSING.findall(stdout)]
+    if not passing:
+        return None, None
+    return sum(passing), sum(int(n) for n in FAILING.findall(stdout))
+
+
+class UncountedFigure(RuntimeError):
+    """A figure of the table could not be counted from the run (the script then fails, exit 1)."""
+
+
+def check_countable(fig: Dict[str, Any]) -> None:
+    """Refuse to print a table whose figures were not counted (``None``) or are empty where tests ran."""
+    problems = []
+    if fig.get("inputs_fuzzed") is None:
+        problems.append("inputs fuzzed: pytest printed no hypothesis statistics this script can read (was "
+                        "`--hypothesis-show-statistics` ignored, or did hypothesis change its wording?)")
+    elif fig["inputs_fuzzed"] == 0 and fig["fuzz_properties"]["total"]:
+        problems.append("inputs fuzzed: 0 although the fuzz tests ran")
+    for key in ("fuzz_properties", "corrupt_artefacts_refused", "untrusted_text", "crash_resume", "camera_faults"):
+        if not fig[key]["total"]:
+            problems.append(f"{key}: no test of this kind ran")
+    if problems:
+        raise UncountedFigure("; ".join(problems))
 
 
 def _count(cases, key: str, select=lambda c: True) -> Dict[str, int]:
@@ -128,24 +167,74 @@ def markdown(fig: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
+
+
+def readme_table(fig: Dict[str, Any]) -> str:
+    """The README's short table (the same figures as :func:`markdown`)."""
+    def nn(d):
+        return f"{d['passed']}/{d['total']}"
+
+    rows = [("inputs fuzzed (hypothesis: config, 5 dataset loaders, image bytes, footage truth, manifests, engine "
+             "sidecars, stage stamps, calibration cache, model contract, JSONL writer, crop names, camera frames)",
+             f"{fig['inputs_fuzzed']} inputs, {fig['fuzz_failing_examples']} failing"),
+            ("corrupt / forged / foreign artefacts refused with an actionable message",
+             nn(fig["corrupt_artefacts_refused"])),
+            ("untrusted text (YAML tags, dataset paths escaping their root, output names)", nn(fig["untrusted_text"])),
+            ("crash-resume (`kill -9`, rerun → same numbers, nothing half-written)", nn(fig["crash_resume"])),
+            ("camera faults (frames changing size, sources that never open or never send)", nn(fig["camera_faults"]))]
+    s = fig.get("soak")
+    if s:
+        rows.append((f"soak: {s.get('frames')} frames with {s.get('fault_total')} injected faults of "
+                     f"{len(s.get('faults_injected') or {})} kinds",
+                     f"{s.get('crashes')} crashes, RSS growth {s.get('rss_growth_mb')} MB"))
+    return "\n".join(["| what | measured |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
+
+
+def write_between_markers(path: str, table: str) -> None:
+    """Replace the text between the reliability markers of ``path`` (which must have them) with ``table``."""
+    from fer_edge.runtime.atomic import atomic_write
+
+    text = Path(path).read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise UncountedFigure(f"{path}: no {BEGIN} … {END} markers to write the table between")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    atomic_write(path, f"{head}{BEGIN}\n{table}\n{END}{tail}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--slow", action="store_true", help="include the slow pipeline kill -9 case")
     ap.add_argument("--soak-frames", type=int, default=0, help="run benchmarks/soak.py for this many frames")
     ap.add_argument("--soak-json", default=None, help="read an earlier soak.py --json result instead")
     ap.add_argument("--json", default=None, help="write the figures here")
+    ap.add_argument("--doc", default=None, help="write the full table into this file between the markers "
+                                                "(docs/reliability.md)")
+    ap.add_argument("--readme", default=None, help="write the short table into this file between the markers "
+                                                   "(README.md)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="fer-edge-reliability-") as tmp:
         res = run_pytest(args.slow, Path(tmp))
         fig = figures(res, soak(args.soak_frames, args.soak_json, Path(tmp)))
+    try:
+        check_countable(fig)
+    except UncountedFigure as exc:
+        print(f"reliability_figures: cannot count the table: {exc}", file=sys.stderr)
+        return 1
     print(markdown(fig))
-    if args.json:
-        sys.path.insert(0, str(REPO))
-        from fer_edge.runtime.atomic import atomic_write
+    sys.path.insert(0, str(REPO))
+    from fer_edge.runtime.atomic import atomic_write
 
+    if args.json:
         atomic_write(args.json, json.dumps(fig, indent=2) + "\n")
     failed = [c for c in res["cases"] if c["outcome"] == "failed"]
+    if not failed and res["returncode"] == 0:
+        if args.doc:
+            write_between_markers(args.doc, markdown(fig))
+        if args.readme:
+            write_between_markers(args.readme, readme_table(fig))
     for c in failed:
         print(f"FAILED {c['file']}::{c['name']}", file=sys.stderr)
     return 1 if failed or res["returncode"] not in (0,) else 0

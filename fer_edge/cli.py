@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from typing import List, Optional, Sequence
 
@@ -36,6 +37,23 @@ def load_args_config(args: argparse.Namespace):
     return load_config(getattr(args, "config", None), getattr(args, "overrides", []) or [])
 
 
+def plain_text(doc: str) -> str:
+    """A module docstring as terminal help: reST markup (````code````, ``Examples::``, ``:func:`x```) removed."""
+    text = re.sub(r":(?:func|class|meth|mod|attr|data):`~?([^`]+)`", r"\1", doc or "")
+    text = text.replace("``", "")
+    text = re.sub(r"(?m)^(\s*)(Examples?|Usage)::\s*$", lambda m: f"{m.group(1)}{m.group(2).lower()}:", text)
+    text = re.sub(r"::\s*$", ":", text, flags=re.M)
+    return text
+
+
+def _global_flags(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """``-v``/``-q`` on the main parser and again on every verb, so ``fer-edge run -q …`` works too."""
+    default = argparse.SUPPRESS if suppress else False
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="warnings and errors only, no progress bars")
+
+
 def _available_verbs() -> List[str]:
     return [v for v in VERBS if importlib.util.find_spec(f"fer_edge.commands.{v}") is not None]
 
@@ -47,13 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "train with domain adaptation, export to ONNX, calibrate INT8, build TensorRT, run.",
     )
     parser.add_argument("--version", action="version", version=f"fer-edge {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    _global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb in _available_verbs():
         mod = importlib.import_module(f"fer_edge.commands.{verb}")
-        p = sub.add_parser(verb, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+        p = sub.add_parser(verb, help=plain_text(mod.HELP),
+                           description=plain_text(getattr(mod, "DESCRIPTION", mod.HELP)),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        _global_flags(p, suppress=True)
         mod.add_arguments(p)
         p.set_defaults(_module=mod)
     return parser
@@ -67,6 +86,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     level = logging.DEBUG if args.verbose else (logging.WARNING if args.quiet else logging.INFO)
     logging.basicConfig(level=level, format="[fer-edge] %(levelname)s %(message)s")
+    if args.quiet:  # every progress bar too, in this process and the workers it starts
+        from fer_edge.runtime.bars import switch_bars_off
+
+        switch_bars_off()
     try:
         return int(args._module.run(args) or 0)
     except FerEdgeError as exc:

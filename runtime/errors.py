@@ -32,3 +32,7 @@ class BackendUnavailable(FerEdgeError):
 
 class SourceError(FerEdgeError):
     """A video/camera source cannot be opened (after its retries)."""
+
+
+class OutputError(FerEdgeError):
+    """A result, video or image could not be written (disk full, device gone, permissions)."""

@@ -22,71 +22,28 @@ from .capture import CaptureThread, FrameQueue, _End, resolve_drop_policy
 from .config import RuntimeConfig
 from .contract import preprocess
 from .crop import CropPolicy, crop_face
-from .detect import Detection, FaceDetector, detect_near, eyes_for, make_detector, select_faces
-from .errors import ConfigError, FerEdgeError, ModelError, SourceError
+from .detect import FaceDetector, make_detector
+from .errors import ConfigError, FerEdgeError, SourceError
+from .policy import BACKEND_KEYS, DETECTOR_KEYS, check_frame, check_sidecar_crop, runtime_policy
 from .results import FaceResult, FrameResult
+from .schedule import DetectionSchedule
 from .smooth import Smoother
-from .sources import Frame, open_source
+from .sources import Frame, open_source, read_image_file
 from .stats import RunStats
-from .track import IoUTracker
+from .track import IoUTracker, Track
 
 log = logging.getLogger(__name__)
 
-#: Crop-policy keys the user may change at run time: they decide WHERE faces are, not which pixels the
-#: model sees. margin/square/clahe/align must match the model's contract.
-DETECTOR_KEYS = ("detector", "yunet_model", "min_face", "select", "score_threshold")
-BACKEND_KEYS = ("providers", "threads")
+__all__ = ["BACKEND_KEYS", "DETECTOR_KEYS", "Pipeline", "check_frame", "runtime_policy"]
 
 
-def check_frame(image: Any) -> Tuple[Optional[np.ndarray], Optional[str]]:
-    """``(uint8 image, None)`` for a usable frame, else ``(None, fault kind)``.
+class Pipeline(DetectionSchedule):
+    """One model + detector + tracker + smoother. Not thread-safe; one per stream.
 
-    Accepts HxW, HxWx1, HxWx3 (BGR) and HxWx4 (BGRA → BGR). Kinds: ``none_frame``, ``bad_type``,
-    ``empty_frame``, ``bad_dtype``, ``bad_shape``.
+    Each :meth:`run` starts from scratch (:meth:`reset`): no box, id or smoothed label of an earlier run
+    leaks into the next. A folder or list of images is run as *stills* (every image detected on its own,
+    nothing tracked or smoothed across images) unless it is declared a ``sequence``.
     """
-    import cv2
-
-    if image is None:
-        return None, "none_frame"
-    if not isinstance(image, np.ndarray):
-        return None, "bad_type"
-    if image.size == 0:
-        return None, "empty_frame"
-    if image.dtype != np.uint8:
-        return None, "bad_dtype"
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        return None, "bad_shape"
-    if min(image.shape[:2]) < 16:
-        return None, "bad_shape"
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image, None
-
-
-def runtime_policy(model_crop: Dict[str, Any], overrides: Optional[Dict[str, Any]] = None) -> CropPolicy:
-    """The model's crop policy with the user's detector-side overrides; a pixel-changing override is refused."""
-    try:
-        base = CropPolicy.from_dict(model_crop) if model_crop else CropPolicy()
-    except ConfigError as exc:
-        raise ModelError(f"the model's crop policy is unreadable ({exc}); re-export it with `fer-edge export`") \
-            from exc
-    if not model_crop:
-        log.warning("the model records no crop policy; using the default %s", base)
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    bad = sorted(set(overrides) - set(DETECTOR_KEYS))
-    if bad:
-        wanted = CropPolicy.from_dict({**base.to_dict(), **overrides})
-        diff = base.compatible_with(wanted)
-        if diff:
-            raise ConfigError(f"crop policy does not match the model ({diff}); the model was trained on "
-                              "crops cut that way — drop these overrides or retrain/re-export with them")
-    return dataclasses.replace(base, **overrides)
-
-
-class Pipeline:
-    """One model + detector + tracker + smoother. Not thread-safe; one per stream."""
 
     def __init__(self, backend: Any, policy: CropPolicy, detector: FaceDetector,
                  config: Optional[RuntimeConfig] = None, model_sha256: str = ""):
@@ -96,22 +53,33 @@ class Pipeline:
         self.labels = list(backend.contract.labels)
         self.policy = policy
         self.detector = detector
-        self.config = config or RuntimeConfig()
-        if self.config.detect_every < 1:
-            raise ConfigError(f"runtime.detect_every: {self.config.detect_every} must be >= 1")
+        self.config = (config or RuntimeConfig()).validate()
         self.model_sha256 = model_sha256 or str(backend.info().get("sha256", ""))
-        self.stats = RunStats()
-        self.tracker = IoUTracker(self.config.track_iou, self.config.track_max_age)
-        self.smoother = Smoother(self.config.ema_alpha, self.config.hysteresis_margin, self.config.hysteresis_frames)
-        self._processed = 0
-        self._since_detect = 0
-        self._since_full = 0
-        self._frame_shape: Optional[Tuple[int, ...]] = None
-        self._force_detect = True
-        self._generation = 0
         self._worker: Optional[AsyncDetector] = None
         #: "sync" or "async"; ``run`` resolves ``auto`` by the source (async on live sources).
         self.detect_mode = "async" if self.config.detect_mode == "async" else "sync"
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous stream: tracks (ids restart at 1), smoothing, detection schedule and stats."""
+        cfg = self.config
+        self.close()
+        self.stats = RunStats()
+        self.tracker = IoUTracker(cfg.track_iou, cfg.track_max_age, cfg.track_max_misses)
+        self.smoother = Smoother(cfg.ema_alpha, cfg.hysteresis_margin, cfg.hysteresis_frames)
+        self._processed = 0
+        self._usable = 0
+        self._since_detect = 0
+        self._since_full = 0
+        self._frame_shape: Optional[Tuple[int, ...]] = None
+        self._force_detect = True   # detect now, scanning the whole frame (start, size change, reconnect)
+        self._force_full = False    # the next detection scans the whole frame (a tracked face was not re-found)
+        self._redetect = False      # detect now, near the tracked faces (one no longer looks like its face)
+        self._generation = 0
+        self._t0 = time.monotonic()
+        #: True while running unrelated images: each is detected alone, nothing carried between them
+        self.stills = False
+        self.source_name = ""
 
     @classmethod
     def from_model(cls, path: Union[str, os.PathLike], backend: str = "auto",
@@ -120,7 +88,8 @@ class Pipeline:
 
         ``options``: any :class:`RuntimeConfig` field (``detect_every=5``, ``drop_policy=...``), detector
         keys of the crop policy (``detector``, ``yunet_model``, ``min_face``, ``select``,
-        ``score_threshold``) and backend keys (``providers``, ``threads``).
+        ``score_threshold``) and backend keys (``providers``, ``threads``). A pixel-changing crop key
+        (``margin``, ``square``, ``clahe``, ``align``) other than the model's is refused.
         """
         cfg = dataclasses.replace(config) if config is not None else RuntimeConfig()
         fields = {f.name for f in dataclasses.fields(RuntimeConfig)}
@@ -135,10 +104,12 @@ class Pipeline:
             else:
                 raise ConfigError(f"Pipeline.from_model: unknown option {key!r}; runtime options are "
                                   f"{sorted(fields | set(DETECTOR_KEYS) | set(BACKEND_KEYS))}")
+        cfg.validate()
         if backend == "auto":
             backend = cfg.backend
         backend_kw.setdefault("threads", cfg.threads)
         be = open_backend(path, backend=backend, **backend_kw)
+        check_sidecar_crop(path, be.contract)
         policy = runtime_policy(be.contract.crop, crop_over)
         detector = make_detector(policy, detect_width=cfg.detect_width)
         log.info("pipeline: %s, detector %s, detect every %d frame(s), crop margin %.2f square %s",
@@ -146,26 +117,40 @@ class Pipeline:
         return cls(be, policy, detector, cfg)
 
     # --- one frame -------------------------------------------------------------------------------
-    def _detect(self, img: np.ndarray, detector: Optional[FaceDetector] = None) -> List[Detection]:
-        """A full-frame scan: min_face, selection and eye alignment applied (runs in either thread)."""
-        self.stats.events["full_scans"] += 1
-        found = (detector or self.detector).detect(img)
-        dets = [d for d in found if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face]
-        return self._finish(img, dets)
+    def _as_frame(self, frame: Any) -> Frame:
+        """A :class:`Frame` for ``process``: an image array (or an image file's path) is wrapped as the next one."""
+        if isinstance(frame, Frame):
+            return frame
+        now = time.monotonic() - self._t0
+        if isinstance(frame, (str, os.PathLike)):
+            img, fault, ms = read_image_file(frame)
+            return Frame(self._processed, img, now, ms, fault, str(frame))
+        return Frame(self._processed, frame, now, 0.0)
 
-    def _finish(self, img: np.ndarray, dets: List[Detection]) -> List[Detection]:
-        dets = select_faces(dets, self.policy)
-        if self.policy.align:
-            dets = [Detection(d.bbox, d.score, eyes_for(img, d, self.policy, self.stats.events)) for d in dets]
-        return dets
+    def _new_still(self) -> None:
+        """The next image is unrelated to the last: nothing tracked, smoothed or scheduled carries over."""
+        self.tracker.reset(restart_ids=True)
+        self.smoother.prune(())
+        self._frame_shape = None
+        self._force_detect = True
+        self._force_full = True
+        self._generation += 1
 
-    def process(self, frame: Frame) -> FrameResult:
-        """Run one frame through detect → track → classify → smooth; never raises for bad input."""
+    def process(self, frame: Any) -> FrameResult:
+        """Run one frame through detect → track → classify → smooth; never raises for bad input.
+
+        ``frame`` is a :class:`~fer_edge.runtime.sources.Frame`, an image array (BGR, BGRA or grey uint8)
+        or the path of an image file.
+        """
+        frame = self._as_frame(frame)
         lat = {"capture": float(frame.capture_ms), "detect": 0.0, "preprocess": 0.0, "infer": 0.0, "post": 0.0}
         result = FrameResult(frame=frame.index, timestamp=frame.timestamp, latency_ms=lat,
-                             model_sha256=self.model_sha256)
+                             model_sha256=self.model_sha256, source=self.source_name, path=frame.path)
+        if self.stills:
+            self._new_still()
         if frame.fault:
-            return self._faulted(result, frame.fault, "the source delivered no frame")
+            what = f" for {frame.path}" if frame.path else ""
+            return self._faulted(result, frame.fault, f"the source delivered no usable frame{what}")
         img, fault = check_frame(frame.image)
         if fault:
             shape = getattr(frame.image, "shape", None)
@@ -180,7 +165,8 @@ class Pipeline:
         self._frame_shape = img.shape
 
         t0 = time.perf_counter()
-        tracks = self._detect_async(img, result) if self.detect_mode == "async" else self._detect_sync(img, result)
+        self._detect_async(img, result) if self.detect_mode == "async" else self._detect_sync(img, result)
+        tracks = self._reported()
         t1 = time.perf_counter()
 
         batch, kept = [], []
@@ -212,87 +198,21 @@ class Pipeline:
                                                float(p[li]), p.tolist(), self.labels[ls], float(ps[ls]),
                                                ps.tolist()))
         if result.detected:
-            self.smoother.prune(t.track_id for t in tracks)
+            self.smoother.prune(t.track_id for t in self.tracker.tracks)
         t4 = time.perf_counter()
         lat.update(detect=(t1 - t0) * 1e3, preprocess=(t2 - t1) * 1e3, infer=(t3 - t2) * 1e3,
                    post=(t4 - t3) * 1e3)
         self._processed += 1
+        self._usable += 1
         self.stats.frame(len(result.faces), lat)
         return result
 
-    def _due(self) -> bool:
-        return self._force_detect or self._since_detect >= self.config.detect_every
-
-    def _roi_pass(self) -> bool:
-        """Re-detect around the tracked faces only (cheap), or is a full-frame scan due?"""
-        return bool(self.tracker.tracks) and not self._force_detect and \
-            self._since_full < max(self.config.rescan_every, self.config.detect_every)
-
-    def _roi_detect(self, img: np.ndarray, boxes: Optional[list] = None,
-                    detector: Optional[FaceDetector] = None) -> List[Detection]:
-        self.stats.events["roi_scans"] += 1
-        boxes = [t.bbox for t in self.tracker.tracks] if boxes is None else boxes
-        dets = detect_near(detector or self.detector, img, boxes)
-        return self._finish(img, [d for d in dets if min(d.bbox[2], d.bbox[3]) >= self.policy.min_face])
-
-    def _detect_sync(self, img: np.ndarray, result: FrameResult) -> list:
-        self._since_full += 1
-        if self._due():
-            result.detected = True
-            roi = self._roi_pass()
-            self._since_detect, self._force_detect = 0, False
-            self.stats.detections += 1
-            try:
-                if roi:
-                    dets = self._roi_detect(img)
-                else:
-                    self._since_full = 0
-                    dets = self._detect(img)
-                tracks = self.tracker.update(dets, self._processed)
-            except Exception as exc:  # noqa: BLE001 - a detector error on one frame must not stop the run
-                self.stats.fault("detect_error", str(exc))
-                tracks = self.tracker.expire(self._processed)
-        else:
-            tracks = self.tracker.expire(self._processed)
-        self._since_detect += 1
+    def _reported(self) -> List[Track]:
+        """The tracks this frame reports: confirmed by the last detection, at most one with ``select: largest``."""
+        tracks = self.tracker.visible()
+        if self.policy.select == "largest" and len(tracks) > 1:
+            tracks = sorted(tracks, key=lambda t: (-t.area, -t.last_seen))[:1]
         return tracks
-
-    def _detect_async(self, img: np.ndarray, result: FrameResult) -> list:
-        """All detection in the background thread; its result is folded in on the frame it arrives.
-
-        The job is a full scan or a re-detection around the tracked boxes (same rule as sync mode), so
-        no frame ever waits for the detector; the boxes it returns are a frame or two old.
-        """
-        if self._worker is None:
-            # OpenCV cascades are not thread-safe: the background thread gets its own detector.
-            bg = make_detector(self.policy, detect_width=self.config.detect_width)
-            self._worker = AsyncDetector(lambda job: self._background_detect(bg, *job))
-        self._since_full += 1
-        done = self._worker.poll()
-        if done is not None:
-            (generation, _), dets = done
-            if isinstance(dets, Exception):
-                self.stats.fault("detect_error", str(dets))
-            elif generation == self._generation:
-                result.detected = True
-                self.tracker.update(dets, self._processed)
-        if self._due():
-            boxes = [t.bbox for t in self.tracker.tracks] if self._roi_pass() else None
-            if self._worker.submit((img, boxes), (self._generation, self._processed)):
-                self._since_detect, self._force_detect = 0, False
-                if boxes is None:
-                    self._since_full = 0
-                self.stats.detections += 1
-        self._since_detect += 1
-        # Tracks age out only when a returned detection misses them (in ``update``): a file read faster
-        # than the detector must not lose its faces while a scan is still running.
-        return list(self.tracker.tracks)
-
-    def _background_detect(self, detector: FaceDetector, img: np.ndarray,
-                           boxes: Optional[List[Tuple[int, int, int, int]]]) -> List[Detection]:
-        if boxes is None:
-            return self._detect(img, detector)
-        return self._roi_detect(img, boxes, detector)
 
     def close(self) -> None:
         """Stop the background detector (if any); the pipeline can run again afterwards."""
@@ -308,23 +228,35 @@ class Pipeline:
         return result
 
     # --- a stream --------------------------------------------------------------------------------
-    def run(self, source: Any, max_frames: Optional[int] = None, live: Optional[bool] = None) -> Iterator[FrameResult]:
-        """Yield one result per frame of ``source`` (path, camera index, URL, GStreamer string, iterable).
+    def run(self, source: Any, max_frames: Optional[int] = None, live: Optional[bool] = None,
+            sequence: Optional[bool] = None) -> Iterator[FrameResult]:
+        """Yield one result per frame of ``source``.
 
-        A capture thread feeds a bounded queue (drop oldest on live sources, block on files, per
-        ``runtime.drop_policy``). Stalls are counted every ``stall_timeout_s``; after ``stall_give_up_s``
-        without a frame the run ends. A live source that does not come back raises :class:`SourceError`
-        after the results so far were yielded.
+        ``source``: a video file, image file, folder of images (recursive), list of image paths, camera
+        index, URL, GStreamer string, or an iterable of image arrays. Images (a folder, a list of paths,
+        one file) are stills — each detected alone, nothing carried between them — unless
+        ``sequence=True`` says they are the frames of one video. A capture thread feeds a bounded queue
+        (drop oldest on live sources, block on files, per ``runtime.drop_policy``). Stalls are counted
+        every ``stall_timeout_s``; after ``stall_give_up_s`` without a frame the run ends. A source that
+        delivered no usable frame, or a live source that does not come back, raises
+        :class:`SourceError` after the results so far were yielded.
         """
         cfg = self.config
         max_frames = max_frames if max_frames is not None else cfg.max_frames
+        if max_frames is not None and (isinstance(max_frames, bool) or int(max_frames) < 1):
+            raise ConfigError(f"max_frames: {max_frames!r} must be >= 1 (leave it unset for the whole source)")
         src = source if hasattr(source, "frames") else open_source(
-            source, retries=cfg.reconnect_retries, backoff_s=cfg.reconnect_backoff_s, live=live)
-        queue = FrameQueue(cfg.queue_size, resolve_drop_policy(cfg.drop_policy, bool(getattr(src, "live", False))))
-        thread = CaptureThread(src, queue, max_frames)
-        self.stats = RunStats()
+            source, retries=cfg.reconnect_retries, backoff_s=cfg.reconnect_backoff_s, live=live,
+            sequence=bool(sequence))
+        self.reset()
         live_src = bool(getattr(src, "live", False))
+        self.stills = bool(getattr(src, "stills", False)) and not sequence
+        self.source_name = str(getattr(src, "name", source))
+        queue = FrameQueue(cfg.queue_size, resolve_drop_policy(cfg.drop_policy, live_src))
+        thread = CaptureThread(src, queue, max_frames)
         self.detect_mode = {"auto": "async" if live_src else "sync"}.get(cfg.detect_mode, cfg.detect_mode)
+        if self.stills:
+            self.detect_mode = "sync"  # each image's own detection lands on it
         error: Optional[BaseException] = None
         thread.start()
         stalled = 0.0
@@ -359,6 +291,8 @@ class Pipeline:
             if getattr(src, "reconnects", 0):
                 self.stats.events["reconnects"] += src.reconnects
             self.stats.finish()
+        if error is None:
+            error = self._nothing_done(src)
         if error is not None:
             self.stats.error = str(error)
             if isinstance(error, FerEdgeError):
@@ -366,9 +300,23 @@ class Pipeline:
             raise SourceError(f"{getattr(src, 'name', 'source')}: failed with {type(error).__name__}: {error}") \
                 from error
 
+    def _nothing_done(self, src: Any) -> Optional[SourceError]:
+        """A run that ended without one usable frame is a failure to name, never a silent success."""
+        name = getattr(src, "name", "source")
+        if self.stats.frames == 0:
+            return SourceError(f"{name}: delivered no frame — check that it is a video OpenCV can decode, a "
+                               "folder of images or a streaming camera")
+        if self._usable == 0:
+            faults = ", ".join(f"{k} {v}" for k, v in sorted(self.stats.faults.items())) or "none usable"
+            return SourceError(f"{name}: none of its {self.stats.frames} frame(s) could be used ({faults}); "
+                               "check that the files are images (or the video decodes) — the results file "
+                               "lists each one")
+        return None
+
     def summary(self) -> Dict[str, Any]:
         """Final stats plus what ran: backend info, labels, crop policy."""
         s = self.stats.summary()
         s.update(labels=self.labels, model_sha256=self.model_sha256, backend=self.backend.info(),
-                 crop=self.policy.to_dict(), detector=self.detector.name, detect_every=self.config.detect_every)
+                 crop=self.policy.to_dict(), detector=self.detector.name, detect_every=self.config.detect_every,
+                 source=self.source_name, stills=self.stills)
         return s

@@ -1,13 +1,17 @@
 """What the runtime reports: per-frame results, the JSONL writer and the annotated video writer.
 
-JSONL schema ``fer-edge.runtime/1`` (one object per frame, documented in docs/runtime.md)::
+JSONL schema ``fer-edge.runtime/2`` (one object per frame, documented in docs/runtime.md)::
 
-    {"schema": "fer-edge.runtime/1", "frame": 12, "timestamp": 0.48, "detected": false, "fault": null,
-     "model_sha256": "…", "faces": [{"track_id": 1, "bbox": [x, y, w, h], "det_score": 0.8,
+    {"schema": "fer-edge.runtime/2", "source": "cabin.mp4", "path": null, "frame": 12, "timestamp": 0.48,
+     "detected": false, "fault": null, "model_sha256": "…",
+     "faces": [{"track_id": 1, "bbox": [x, y, w, h], "det_score": 0.8,
        "label": "happiness", "score": 0.71, "probs": [...],
        "label_smoothed": "happiness", "score_smoothed": 0.66, "probs_smoothed": [...]}],
      "latency_ms": {"capture": 0.9, "detect": 0.0, "preprocess": 0.1, "infer": 0.6, "post": 0.1}}
 
+``source`` names what was run (the ``--source`` value); ``path`` is the image file of the frame for a folder
+or list of images (``null`` for video, cameras and streams, whose frames are ``frame`` and ``timestamp``).
+Version 2 added ``source`` and ``path`` (version 1 lines could not be traced back to their file).
 ``probs`` follow the model's label order, written once into the run summary (``<out>.summary.json``).
 Both files are written atomically: the JSONL appears under its name when the run ends (normally,
 by Ctrl-C or SIGTERM); a ``kill -9`` leaves no half-written file that looks complete.
@@ -27,7 +31,7 @@ import numpy as np
 
 from .atomic import atomic_path, atomic_write
 
-SCHEMA = "fer-edge.runtime/1"
+SCHEMA = "fer-edge.runtime/2"
 PROB_DECIMALS = 4
 
 
@@ -66,9 +70,13 @@ class FrameResult:
     fault: Optional[str] = None
     model_sha256: str = ""
     image: Any = None
+    #: what was run (video file, folder, camera, URL) and, for stills and image sequences, this frame's file
+    source: str = ""
+    path: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"schema": SCHEMA, "frame": int(self.frame), "timestamp": round(float(self.timestamp), 4),
+        return {"schema": SCHEMA, "source": self.source, "path": self.path, "frame": int(self.frame),
+                "timestamp": round(float(self.timestamp), 4),
                 "detected": bool(self.detected), "fault": self.fault, "model_sha256": self.model_sha256,
                 "faces": [f.to_dict() for f in self.faces],
                 "latency_ms": {k: round(float(v), 3) for k, v in self.latency_ms.items()}}
@@ -89,13 +97,14 @@ def finite(obj: Any) -> Any:
     return obj
 
 
-REQUIRED_FRAME_KEYS = ("schema", "frame", "timestamp", "detected", "fault", "model_sha256", "faces", "latency_ms")
+REQUIRED_FRAME_KEYS = ("schema", "source", "path", "frame", "timestamp", "detected", "fault", "model_sha256", "faces",
+                       "latency_ms")
 REQUIRED_FACE_KEYS = ("track_id", "bbox", "det_score", "label", "score", "probs", "label_smoothed",
                       "score_smoothed", "probs_smoothed")
 
 
 def validate_line(obj: Any) -> List[str]:
-    """Problems with one parsed JSONL object against schema 1 (empty list = valid)."""
+    """Problems with one parsed JSONL object against the current schema (empty list = valid)."""
     if not isinstance(obj, dict):
         return [f"line is a {type(obj).__name__}, not an object"]
     errs = [f"missing {k!r}" for k in REQUIRED_FRAME_KEYS if k not in obj]
@@ -157,11 +166,24 @@ def annotate(image: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
     return out
 
 
+#: Annotated-video containers the pip OpenCV can write (mp4v in .mp4, Motion-JPEG in .avi).
+VIDEO_SUFFIXES = (".mp4", ".avi")
+
+
 class VideoSink:
-    """Annotated MP4/AVI writer. Opens on the first frame; later frames of another size are resized to it."""
+    """Annotated MP4/AVI writer. Opens on the first frame; later frames of another size are resized to it.
+
+    A name without a known suffix is refused here, before the first frame (OpenCV would otherwise
+    write a 0-byte file and say nothing), and a writer OpenCV cannot open is an ``OSError`` naming it.
+    """
 
     def __init__(self, path: Union[str, os.PathLike], fps: float = 25.0):
+        from .errors import ConfigError
+
         self.path = Path(path)
+        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise ConfigError(f"--video-out {path}: give a file name ending in {' or '.join(VIDEO_SUFFIXES)} "
+                              "(the suffix picks the codec: mp4v or Motion-JPEG)")
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self._stack = contextlib.ExitStack()
         self._writer: Any = None
@@ -178,6 +200,12 @@ class VideoSink:
             self._size = (img.shape[1], img.shape[0])
             self._writer = cv2.VideoWriter(str(tmp), fourcc, self.fps, self._size)
             self._stack.callback(self._writer.release)
+            if not self._writer.isOpened():
+                err = OSError(f"--video-out {self.path}: OpenCV cannot write this video here (no "
+                              f"{self.path.suffix} encoder in this OpenCV build); try .avi")
+                self._stack.__exit__(OSError, err, None)  # the temp file goes; no 0-byte video is left
+                self._stack, self._writer = contextlib.ExitStack(), None
+                raise err
         if (img.shape[1], img.shape[0]) != self._size:
             img = cv2.resize(img, self._size)
         self._writer.write(img)

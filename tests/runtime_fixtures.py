@@ -116,3 +116,72 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: float = 25.0) -> 
         writer.write(f)
     writer.release()
     return path
+
+
+def leave_and_return_clip(work: Path, n: int = 95) -> Tuple[List[np.ndarray], List[List[Tuple[int, int, int, int]]]]:
+    """A clip of the project's synthetic world where the face walks out and comes back, with true boxes.
+
+    The synth world's own video (``fer-edge data synth --kind video``, studio, one face) is slid
+    sideways: still for 15 frames, out to the left at 20 px a frame, gone for 10 frames, back in from
+    the right, still again, then cut away for 4 frames (gone between two detections) and back. The
+    true boxes are the generator's, shifted the same way and clipped to the frame.
+    """
+    import json
+
+    from fer_edge.train.data.synth import generate
+
+    out = work / "studio-video-60"
+    if not (out / "frames.jsonl").is_file():
+        generate("studio", "video", out, 60, identities=20, seed=0, workers=1)
+    meta = json.loads((out / "synth.json").read_text())
+    cap = cv2.VideoCapture(str(out / meta.get("video", "video.mp4")))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    truth = [json.loads(x)["faces"] for x in (out / "frames.jsonl").read_text().splitlines()]
+
+    def dx_at(i: int) -> int:
+        if i < 15:
+            return 0
+        if i < 35:
+            return -20 * (i - 14)
+        if i < 45:
+            return -700
+        if i < 65:
+            return 20 * (65 - i)
+        if i < 80:
+            return 0
+        if i < 84:
+            return -700  # a cut: gone from one frame to the next, between two detections
+        return 0
+
+    h, w = frames[0].shape[:2]
+    clip, boxes = [], []
+    for i in range(n):
+        f, t, dx = frames[i % len(frames)], truth[i % len(frames)], dx_at(i)
+        edge = np.concatenate([f[:5].reshape(-1, 3), f[-5:].reshape(-1, 3)])
+        bg = tuple(int(v) for v in np.median(edge, axis=0))
+        clip.append(cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, 0]]), (w, h), borderMode=cv2.BORDER_CONSTANT,
+                                   borderValue=bg))
+        bb = []
+        for face in t:
+            x, y, bw, bh = face["bbox"]
+            x0, x1 = max(0, x + dx), min(w, x + dx + bw)
+            if x1 > x0:
+                bb.append((x0, y, x1 - x0, bh))
+        boxes.append(bb)
+    return clip, boxes
+
+
+def covered(box: Sequence[int], truths: Sequence[Sequence[int]]) -> float:
+    """The largest share of ``box``'s area that one true (visible) face box covers: 0 = a box on nothing."""
+    fx, fy, fw, fh = box
+    best = 0.0
+    for x, y, w, h in truths:
+        inter = max(0, min(fx + fw, x + w) - max(fx, x)) * max(0, min(fy + fh, y + h) - max(fy, y))
+        best = max(best, inter / float(fw * fh))
+    return best

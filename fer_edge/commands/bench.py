@@ -93,11 +93,41 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def check_models(args: argparse.Namespace) -> None:
+    """Open every model the user named before anything is measured: a truncated or foreign file is one
+    ``ModelError`` line now, not a 15 s run ending in a table of dashes."""
+    from pathlib import Path
+
+    from fer_edge.runtime.errors import ModelError
+    from fer_edge.runtime.model import describe_onnx
+
+    for flag, path in (("--model", args.model), ("--int8", args.int8)):
+        if path is None:
+            continue
+        if not Path(path).is_file():
+            raise ModelError(f"{flag} {path}: model file not found")
+        describe_onnx(path)  # loads it in ONNX Runtime and reads its contract; a broken file raises ModelError
+    if args.engine is not None and not Path(args.engine).is_file():
+        raise ModelError(f"--engine {args.engine}: engine file not found")
+    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
+        raise ModelError(f"--checkpoint {args.checkpoint}: checkpoint file not found")
+
+
+def nothing_measured(res) -> str:
+    """Why no path produced a figure (``""`` when at least one did): such a run must not exit 0."""
+    paths = getattr(res, "paths", {}) or {}
+    if any(r.status == "ok" for r in paths.values()):
+        return ""
+    return "; ".join(f"{name}: {r.status} ({r.reason})" for name, r in paths.items()) or "no path was requested"
+
+
 def run(args: argparse.Namespace) -> int:
     from fer_edge.cli import load_args_config
     from fer_edge.evaluation.bench import run_bench
+    from fer_edge.runtime.errors import ModelError
 
     cfg = load_args_config(args).bench
+    check_models(args)
     compare = [c.strip() for c in args.compare.split(",")] if args.compare else list(cfg.compare)
     log.info("bench started: %s", ", ".join(compare))
     res = run_bench(model=args.model, int8=args.int8, checkpoint=args.checkpoint, engine=args.engine,
@@ -111,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
 
     print(markdown(res))
     print(f"wrote {args.out}/bench.json, bench.md and charts")
+    why = nothing_measured(res)
+    if why:
+        raise ModelError(f"bench measured nothing — {why}; check the models with `fer-edge eval` or rerun with -v")
     if args.doc:
         update_doc(args.doc, markdown(res))
         print(f"updated {args.doc}")

@@ -22,6 +22,16 @@ HELP = "quantize an ONNX model to INT8 (Q/DQ) on target images; TensorRT cache; 
 DESCRIPTION = __doc__
 
 
+def config_default(section: str, key: str) -> str:
+    """The shipped default config's value of ``section.key`` for a help text (never a hard-coded copy)."""
+    try:
+        from fer_edge.config import load_config
+
+        return repr(getattr(getattr(load_config(None), section), key)).strip("'")
+    except Exception:  # noqa: BLE001 - a help text must never fail; say where the value lives instead
+        return f"see {section}.{key} in configs/default.yaml"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--model", required=True, help="FP32 ONNX from `fer-edge export`")
@@ -29,14 +39,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="unlabelled target-domain face crops (or frames with --detect)")
     p.add_argument("--out", default=None, help="INT8 ONNX to write (default: <model>.int8.onnx)")
     p.add_argument("--method", choices=("entropy", "minmax", "percentile"), default=None,
-                   help="range calibration (default: calibrate.method, entropy)")
-    p.add_argument("--num-images", type=int, default=None, help="use at most this many images (default 500)")
-    p.add_argument("--min-images", type=int, default=None, help="refuse fewer usable images (default 100)")
+                   help="range calibration (default: the config's calibrate.method; "
+                        f"{config_default('calibrate', 'method')} in the default config)")
+    p.add_argument("--num-images", type=int, default=None, help="use at most this many images (default: "
+                   f"calibrate.num_images, {config_default('calibrate', 'num_images')})")
+    p.add_argument("--min-images", type=int, default=None, help="refuse fewer usable images (default: "
+                   f"calibrate.min_images, {config_default('calibrate', 'min_images')})")
     p.add_argument("--gate-images", default=None, metavar="DIR",
                    help="held-out unlabelled target faces for the label-free gate (default: a quarter of --images, "
                         "held back before calibration)")
     p.add_argument("--min-agreement", type=float, default=None,
-                   help="gate: INT8 top-1 agreement with FP32 in percent (default calibrate.min_agreement, 99)")
+                   help="gate: INT8 top-1 agreement with FP32 in percent (default: calibrate.min_agreement, "
+                        f"{config_default('calibrate', 'min_agreement')})")
     p.add_argument("--eval", default=None, metavar="LABELLED_DIR",
                    help="labelled validation faces (class-named folders; never the test split you report): "
                         "accuracy drop reported")

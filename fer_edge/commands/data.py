@@ -11,12 +11,14 @@ import importlib
 import logging
 from typing import Any, Dict
 
-HELP = "synthesise faces (studio / cabin-nir / kiosk), preview datasets as contact sheets"
-DESCRIPTION = """Make and inspect face data.
+HELP = "synthesise faces (studio / cabin-nir / kiosk), cut faces from footage, preview datasets as contact sheets"
+DESCRIPTION = """Make and inspect face data: synth (synthetic faces, scenes, video), faces (camera footage → face crops
+with the runtime's detector and crop policy), preview (contact sheet of a dataset).
 
   fer-edge data synth --domain cabin-nir --kind crops --out runs/cabin --count 2000
   fer-edge data synth --domain studio --kind scenes --out runs/studio-scenes --count 100
   fer-edge data synth --domain cabin-nir --kind video --out runs/cabin-video --count 300
+  fer-edge data faces --in cabin_frames/ --out runs/cabin-faces
   fer-edge data preview runs/cabin --out runs/cabin-sheet.png
 """
 log = logging.getLogger("fer_edge.data")
@@ -102,7 +104,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         impl = _resolve(target)
         if impl is None:
             continue
-        sp = sub.add_parser(name, help=impl.HELP, description=getattr(impl, "DESCRIPTION", impl.HELP),
+        from fer_edge.cli import plain_text
+
+        sp = sub.add_parser(name, help=plain_text(impl.HELP),
+                            description=plain_text(getattr(impl, "DESCRIPTION", impl.HELP)),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         impl.add_arguments(sp)
         sp.set_defaults(_data_impl=impl)
