@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=700, help="faces per domain row (default 700: 100 per class)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", default="runs/domain-factors")
-    ap.add_argument("--report", default="docs/bench-factors.md")
+    ap.add_argument("--report", default="docs/results/domain-factors.md")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-factors] %(message)s")
     from tqdm import tqdm

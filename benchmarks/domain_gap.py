@@ -1,6 +1,6 @@
 """Is the synthetic world hard in the right way? Domain gap, closability and Haar recall, measured.
 
-    python benchmarks/domain_gap.py [--quick] [--out runs/domain_gap] [--doc docs/bench-data.md]
+    python benchmarks/domain_gap.py [--quick] [--out runs/domain_gap] [--doc docs/results/synthetic-domain-gap.md]
 
 1. Generates studio and cabin-nir crops (train and test, disjoint identities) and scenes.
 2. Trains a small FerNet (plain torch loop) on labelled studio faces and evaluates it on held-out

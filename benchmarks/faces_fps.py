@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """``data faces`` on cabin-nir footage: face recall against ground truth, and frames per second.
 
-    python benchmarks/faces_fps.py [--scenes 200] [--video 150] [--workers 2] [--doc docs/bench-footage.md]
+    python benchmarks/faces_fps.py [--scenes 200] [--video 150] [--workers 2] [--doc docs/results/footage-faces.md]
 
 1. Generates synthetic cabin-nir scene frames (640×480, 0–3 faces each) and one cabin-nir clip
    (640×480, one moving head), both with ``frames.jsonl`` ground truth (cached under ``--out``).
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="worker processes for the timed run (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/bench-footage")
-    p.add_argument("--doc", default="docs/bench-footage.md")
+    p.add_argument("--doc", default="docs/results/footage-faces.md")
     args = p.parse_args(argv)
     out = Path(args.out)
     scenes = footage(out, "scenes", args.scenes, args.seed, args.workers)

@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="overrides", nargs="*", default=[])
     ap.add_argument("--target-n", type=int, default=1000, help="unlabelled target faces for AdaBN (default 1000)")
     ap.add_argument("--out", default="runs/posthoc-target")
-    ap.add_argument("--report", default="docs/bench-posthoc.md")
+    ap.add_argument("--report", default="docs/results/post-hoc-corrections.md")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-posthoc] %(message)s")
     import torch

@@ -1,4 +1,4 @@
-"""Train every method on the default synthetic task (studio → cabin-nir) and write docs/bench-train.md.
+"""Train every method on the default synthetic task (studio → cabin-nir) and write docs/results/adaptation-methods.md.
 
     python benchmarks/train_methods.py                         # 3 seeds, all methods, default config
     python benchmarks/train_methods.py --seeds 0 --methods source_only,dann --epochs 2
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--set", dest="overrides", nargs="*", default=[])
     ap.add_argument("--out", default="runs/bench-train")
-    ap.add_argument("--report", default="docs/bench-train.md")
+    ap.add_argument("--report", default="docs/results/adaptation-methods.md")
     ap.add_argument("--jobs", type=int, default=1,
                     help="train the methods in this many parallel processes (1 thread each), then merge")
     ap.add_argument("--reuse", action="store_true",

@@ -139,7 +139,7 @@ class PoseAdvConfig(AdversaryConfig):
     whose pose is known. Both are off here (a dataset without pose gains nothing from them) and on in
     ``configs/default.yaml``, where the pitch-aware variant (``pitch_bins: [-15, -5]``,
     ``cross_on_target: true``) won on the dev world: 37.8 % vs 31.3 % over 3 seeds
-    (``docs/bench-train-dev-mcc.md``)."""
+    (``docs/results/dev-pose-adv-and-mcc.md``)."""
 
     pose_bins: List[float] = field(default_factory=lambda: [-30.0, -10.0, 10.0, 30.0])
     pitch_bins: List[float] = field(default_factory=list)
@@ -271,7 +271,7 @@ class TrainConfig:
     lr_anneal: bool = True
     #: ``ganin``: ``lr0/(1+10p)^0.75`` (the DANN papers'; ends at lr0/6); ``cosine``: linear warm-up over
     #: ``warmup`` of the steps, then half a cosine to 0 -- on real faces the short schedules gain most in the last
-    #: low-lr epochs (docs/bench-real.md). Ignored when ``lr_anneal`` is false (constant lr).
+    #: low-lr epochs (docs/results/real-faces.md). Ignored when ``lr_anneal`` is false (constant lr).
     schedule: Literal["ganin", "cosine"] = "ganin"
     warmup: float = 0.0
     #: Label smoothing of the expression cross-entropy (every method): FER2013's labels are noisy.

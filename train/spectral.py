@@ -5,7 +5,7 @@ and lips, which are red because of blood under thin skin, reflect about as much 
 a colour photo's *luminance* they are much darker. Of the visible channels, red is the one whose skin and lip
 reflectances are closest to near-infrared (the red-channel proxy of cross-spectral face matching), so a gray
 image mixed mostly from red shows the pale lips and flat skin a cabin camera sees. The factor study
-(docs/bench-factors.md) measured this spectrum as the largest single cost on the cabin.
+(docs/results/domain-factors.md) measured this spectrum as the largest single cost on the cabin.
 
 ``train.augment.spectral: p`` shows each labelled colour face in such a red-weighted gray view with
 probability ``p`` instead of its ordinary luminance. The views are made once, when the source split is decoded:

@@ -14,7 +14,7 @@ direction is intersected with the rotated ellipsoid (front-most root) and the hi
 is where the input is sampled. Rays that miss the head use the rim's tangent point (the discriminant clamped
 at 0), which extends the map continuously into hair and background.
 
-Measured (docs/bench-train-dev-contract.md): on the synthetic cabin, pitch turned out to be a minor part of
+Measured (docs/results/dev-crop-contract.md): on the synthetic cabin, pitch turned out to be a minor part of
 the gap (benchmarks/domain_factors.py), and this augmentation did not raise source-only accuracy, so it is
 off by default (``train.augment.pitch``/``yaw``). Honest limits: the prior assumes the input face is frontal
 (it re-rotates by the *drawn* angle relative to whatever pose the face had) and an ellipsoid has no nose or

@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="runs of ONNX Runtime's profiler per ORT model for the node profile (0: none)")
     p.add_argument("--doc", default=None,
                    help="also write the Markdown into this file between bench markers, keeping the rest "
-                        "(e.g. docs/bench-eval.md; used by `make bench`)")
+                        "(e.g. docs/results/backend-speed.md; used by `make bench`)")
     p.add_argument("--in-process", action="store_true",
                    help="measure every path in this process (faster; peak RSS is then not per path)")
     add_config_arguments(p)
