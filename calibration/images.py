@@ -96,8 +96,8 @@ def _detect_arrays(folder: Path, contract: Contract, limit: int, labelled: bool,
     Goes through the footage cache of ``fer-edge data faces``, so frames that training (``data.detect``)
     or an earlier calibration already cut with the same policy are not detected again.
     """
+    from fer_edge.data.faces import footage_dataset
     from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.data.faces import footage_dataset
 
     policy = CropPolicy.from_dict(contract.crop) if contract.crop else CropPolicy()
     ds = footage_dataset(folder, policy, contract.labels, progress=False)
@@ -137,7 +137,7 @@ def load_images(folder: Union[str, Path], contract: Contract, num_images: int, m
     if detect:
         result = _detect_arrays(folder, contract, num_images, labelled, seed, exclude)
     else:
-        from fer_edge.train.data.faces import precut_finish
+        from fer_edge.data.faces import precut_finish
 
         ds.finish = precut_finish(folder, contract.crop)  # refuses crops cut under another policy; CLAHE as deployed
         ds, dropped = _drop_digests(ds, exclude)

@@ -143,8 +143,8 @@ def synthetic_target_crops(n: int, spec: PreprocessSpec, crop: Dict[str, Any], d
     """``n`` faces rendered by the synthetic world in the deployment-camera domain and cut with the
     model's crop policy; the simple blob faces of ``images.synthetic_faces`` if the renderer is absent."""
     try:
+        from fer_edge.data.synth.sample import render_crop
         from fer_edge.runtime.crop import CropPolicy
-        from fer_edge.train.data.synth.sample import render_crop
 
         policy = CropPolicy.from_dict(crop) if crop else CropPolicy()
         faces = [render_crop(domain, i, 0, list(range(16)), spec.size, policy)[0] for i in range(n)]

@@ -14,13 +14,14 @@ import yaml
 
 from fer_edge.calibration.config import CalibrateConfig
 from fer_edge.configfields import from_dict, set_path, split_override, to_dict
+from fer_edge.data.config import DataConfig
 from fer_edge.deprecations import handle_deprecated
 from fer_edge.export.config import ExportConfig
 from fer_edge.runtime.config import BuildConfig, RuntimeConfig
 from fer_edge.runtime.contract import PreprocessSpec
 from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.errors import ConfigError
-from fer_edge.train.config import DataConfig, ModelConfig, TrainConfig
+from fer_edge.train.config import ModelConfig, TrainConfig
 
 STAGES = ("synth", "train", "export", "calibrate", "build", "eval", "bench", "run", "report")
 

@@ -22,7 +22,6 @@ from fer_edge.calibration.cache import (
     write_cache,
 )
 from fer_edge.calibration.gate import tv_distance
-from fer_edge.calibration.metrics import accuracy, evaluate, macro_f1
 from fer_edge.calibration.qdq import inspect_qdq, qdq_from_trt_cache
 from fer_edge.calibration.quantize import GateFailed, calibrate
 from fer_edge.export.images import synthetic_faces
@@ -31,6 +30,7 @@ from fer_edge.runtime.backends.base import META_CONTRACT, META_PRECISION
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, preprocess
 from fer_edge.runtime.errors import ConfigError, DataError, ManifestError, ModelError
 from fer_edge.runtime.manifest import read_manifest, sha256_file
+from fer_edge.runtime.metrics import accuracy, macro_f1, score
 from fer_edge.train.checkpoint import save_checkpoint
 from fer_edge.train.models import FerNet, ModelSpec
 
@@ -230,7 +230,7 @@ def test_report_and_source_comparison(plain):
     assert rep["ranges"]["tensors"] > 0 and rep["sizes"]["int8_bytes"] > 0 and rep["sizes"]["int8_cpu_bytes"] > 0
     gate = rep["gate"]
     assert gate["passed"] and set(gate["checks"]) == {"tensorrt", "cpu"}
-    assert gate["fp32_validation"]["accuracy"] == 100.0 and gate["max_drop"] == 100.0
+    assert gate["fp32_validation"]["accuracy"] == 1.0 and gate["max_drop"] == 100.0  # a fraction; the limit in points
     assert all(0.0 <= c["gate"]["agreement"] <= 100.0 and c["drop"] is not None for c in gate["checks"].values())
     assert rep["compare_source"]["images"]["count"] == 60 and "accuracy" in rep["compare_source"]["metrics"]
     md = (root / "m.int8.md").read_text()
@@ -335,7 +335,7 @@ def test_labelled_validation_drop_gates_only_when_asked(sensitive):
     res = calibrate(model, root / "calib", root / "v.int8.onnx", method="minmax", num_images=80, min_images=50,
                     eval_data=root / "eval", min_agreement=0.0)
     assert res.passed and res.excluded == []  # agreement 0 required, no max_drop: the collapsed model passes
-    assert res.gate.drop > 50.0 and res.gate.fp32_validation.accuracy == 100.0
+    assert res.gate.drop > 50.0 and res.gate.fp32_validation.accuracy == 1.0  # drop in points, accuracy a fraction
     with pytest.raises(GateFailed, match="validation accuracy drop"):
         calibrate(model, root / "calib", root / "w.int8.onnx", method="minmax", num_images=80, min_images=50,
                   eval_data=root / "eval", min_agreement=0.0, max_drop=1.0, max_fallback_layers=0)
@@ -391,11 +391,11 @@ def test_cli_calibrate(plain, tmp_path):
 def test_metrics_against_reference():
     y = np.array([0, 0, 1, 1, 2, 2])
     p = np.array([0, 1, 1, 1, 2, 0])
-    assert accuracy(y, p) == pytest.approx(100 * 4 / 6)
+    assert accuracy(y, p) == pytest.approx(4 / 6)
     # per class: c0 tp1 fp1 fn1 → 0.5; c1 tp2 fp1 fn0 → 0.8; c2 tp1 fp0 fn1 → 2/3
-    assert macro_f1(y, p) == pytest.approx(100 * (0.5 + 0.8 + 2 / 3) / 3)
+    assert macro_f1(y, p) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     probs = np.eye(3)[p]
-    m = evaluate(probs, y, reference=np.eye(3)[y])
+    m = score(probs, y, reference=np.eye(3)[y])
     assert m.agreement == pytest.approx(m.accuracy) and m.n == 6
     assert tv_distance(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == 1.0
     assert tv_distance(probs, probs) == 0.0

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from fer_edge.train.selection import accuracy, dev_score, im_score, macro_f1, select_epoch, select_run, snd_score
+from fer_edge.runtime.metrics import accuracy, macro_f1
+from fer_edge.train.selection import dev_score, im_score, select_epoch, select_run, snd_score
 
 
 def _ref_entropy(p):

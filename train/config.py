@@ -1,73 +1,16 @@
-"""Config sections owned by the training stage: ``data:``, ``model:`` and ``train:``.
+"""Config sections owned by the training stage: ``model:`` and ``train:`` (``data:`` is the data room's).
 
 Standard library only, so that loading a config never imports torch.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Optional, Tuple
+from typing import List, Literal, Optional, Tuple
 
-from ..runtime.errors import ConfigError
+from ..runtime.checks import at_least as _at_least
 
 METHOD_NAMES = ("source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da")
 Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da"]
-Domain = Literal["studio", "cabin-nir", "kiosk"]
-
-
-def _at_least(obj: object, name: str, low: float, high: Optional[float] = None, strict: bool = False) -> None:
-    """Range check for a numeric field; the error names the key (the loader prefixes the section)."""
-    v = getattr(obj, name)
-    if v is None:
-        return
-    if not math.isfinite(v):  # NaN compares False with everything and would pass any range test
-        raise ConfigError(f"{name}: {v!r} is not a finite number")
-    bad = (v <= low if strict else v < low) or (high is not None and v > high)
-    if bad:
-        rng = f"{'>' if strict else '≥'} {low:g}" + (f" and ≤ {high:g}" if high is not None else "")
-        raise ConfigError(f"{name}: {v!r} is out of range (must be {rng})")
-
-
-@dataclass
-class SynthConfig:
-    """How the embedded synthetic world is generated when a data path is ``synth:<domain>``."""
-
-    size: int = 112
-    identities: int = 60
-    seed: int = 0
-    workers: int = 2
-    counts: Dict[str, int] = field(default_factory=lambda: {
-        "source": 6000, "source_test": 1000, "target": 3000, "target_val": 1000, "target_test": 1500})
-
-    def __post_init__(self) -> None:
-        _at_least(self, "size", 16)
-        _at_least(self, "identities", 1)
-        _at_least(self, "seed", 0)  # numpy's SeedSequence refuses negative seeds deep inside generation
-        _at_least(self, "workers", 0)
-        for role, n in self.counts.items():
-            if not isinstance(n, int) or n < 0:
-                raise ConfigError(f"counts.{role}: {n!r} must be a whole number ≥ 0")
-
-
-#: The dataset roles a config names under ``data:`` (the order is the synthetic world's identity blocks, so it is
-#: fixed). Here, not in the data package, so the CLI and the pipeline can name them without importing torch.
-DATA_ROLES = ("source", "source_test", "target", "target_val", "target_test")
-
-
-@dataclass
-class DataConfig:
-    """Where faces come from. A value ``synth:<domain>`` is generated (and cached) under ``root``."""
-
-    root: str = "runs/data"
-    source: Optional[str] = "synth:studio"
-    source_test: Optional[str] = None
-    target: Optional[str] = "synth:cabin-nir"
-    target_val: Optional[str] = "synth:cabin-nir"
-    target_test: Optional[str] = "synth:cabin-nir"
-    format: Literal["auto", "synth", "imagefolder", "fer2013", "rafdb", "affectnet", "unlabelled"] = "auto"
-    detect: bool = False
-    contempt: bool = False
-    synth: SynthConfig = field(default_factory=SynthConfig)
 
 
 @dataclass

@@ -21,11 +21,10 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.contract import PreprocessSpec, preprocess
 from fer_edge.runtime.crop import apply_clahe
 from fer_edge.runtime.errors import DataError
-
-from .data.dataset import FaceDataset
 
 #: Range of the red weight of a view's mix; the remainder is split between green (most) and blue.
 RED_RANGE = (0.6, 1.0)

@@ -41,7 +41,7 @@ class Synth:
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
-        from fer_edge.train.data.synth import generate
+        from fer_edge.data.synth import generate
 
         count = args.count if args.count is not None else {"crops": 1000, "scenes": 100, "video": 300}[args.kind]
         out = generate(args.domain, args.kind, args.out, count, args.identities, args.size, args.seed, args.workers)
@@ -66,10 +66,10 @@ class Preview:
     def run(args: argparse.Namespace) -> int:
         import cv2
 
+        from fer_edge.data.loaders import load_dataset
+        from fer_edge.data.preview import contact_sheet
         from fer_edge.runtime.atomic import atomic_write
         from fer_edge.runtime.errors import DataError
-        from fer_edge.train.data.loaders import load_dataset
-        from fer_edge.train.data.preview import contact_sheet
 
         ds = load_dataset(args.path, args.format, contempt=args.contempt)
         sheet = contact_sheet(ds, args.per_row, args.tile)

@@ -18,8 +18,9 @@ import argparse
 import logging
 
 from fer_edge.cli import add_config_arguments, load_args_config
+from fer_edge.data.config import DATA_ROLES
 from fer_edge.runtime.errors import ConfigError
-from fer_edge.train.config import DATA_ROLES, METHOD_NAMES
+from fer_edge.train.config import METHOD_NAMES
 
 HELP = f"train an adaptation method ({', '.join(METHOD_NAMES)})"
 DESCRIPTION = __doc__
@@ -51,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from fer_edge.data.sources import load_split
     from fer_edge.runtime.atomic import atomic_write
-    from fer_edge.train.data.sources import load_split
     from fer_edge.train.methods import method_class
     from fer_edge.train.selection import select_run
     from fer_edge.train.trainer import train

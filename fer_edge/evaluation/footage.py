@@ -11,7 +11,7 @@ Three inputs are understood:
 
 Crops come from :func:`fer_edge.runtime.detect.detect_and_crop` with the MODEL's crop policy, so the
 pixels are those the runtime would feed it; footage with ground truth goes through the shared cache of
-``fer-edge data faces`` (:mod:`fer_edge.train.data.faces`), detected once per content and policy.
+``fer-edge data faces`` (:mod:`fer_edge.data.faces`), detected once per content and policy.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from fer_edge.data.dataset import FaceRecord, Skip, record_field
 from fer_edge.runtime.contract import Contract, label_index, preprocess
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceRecord, Skip, record_field
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def load_footage(path: Any, contract: Contract, progress: bool = False) -> Foota
     """
     import csv
 
+    from fer_edge.data.dataset import read_image
+    from fer_edge.data.faces import cached_faces
     from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.data.dataset import read_image
-    from fer_edge.train.data.faces import cached_faces
 
     path = Path(path)
     if not path.exists():

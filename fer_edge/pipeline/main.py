@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from fer_edge.configfields import to_dict
+from fer_edge.data.config import DATA_ROLES
 from fer_edge.runtime.atomic import atomic_write
-from fer_edge.train.config import DATA_ROLES
 
 from .runner import Context, Stage, StageOutput, run_stages
 from .stamps import hash_inputs
@@ -33,8 +33,8 @@ def _fp_synth(ctx: Context) -> Any:
 
 
 def _run_synth(ctx: Context, d: Path) -> StageOutput:
-    from fer_edge.train.data.sources import load_split
-    from fer_edge.train.data.synth import generate
+    from fer_edge.data.sources import load_split
+    from fer_edge.data.synth import generate
 
     cfg = ctx.cfg
     result: Dict[str, Any] = {"splits": {}}
@@ -74,7 +74,7 @@ def _methods(cfg: Any) -> List[str]:
 
 
 def _run_train(ctx: Context, d: Path) -> StageOutput:
-    from fer_edge.train.data.sources import load_split
+    from fer_edge.data.sources import load_split
     from fer_edge.train.trainer import train
 
     cfg = ctx.cfg
@@ -160,7 +160,7 @@ def gate_splits(splits: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _labelled(root: str) -> bool:
-    from fer_edge.train.data.loaders import load_dataset
+    from fer_edge.data.loaders import load_dataset
 
     try:
         return load_dataset(root).labelled
@@ -254,8 +254,8 @@ def _slug(name: str) -> str:
 
 
 def _run_eval(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.data.loaders import load_dataset
     from fer_edge.evaluation.evaluate import evaluate
-    from fer_edge.train.data.loaders import load_dataset
 
     test_root = ctx.result("synth")["splits"]["target_test"]["root"]
     dataset = load_dataset(test_root)

@@ -20,7 +20,7 @@ from typing import Any, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from fer_edge.evaluation.label_shift import shift_weights
+from fer_edge.train.label_shift import shift_weights
 
 from ..models import FerNet
 from .base import Batch, Logs, Method, _acc

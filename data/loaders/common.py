@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from fer_edge.data.dataset import FaceRecord, Skip, safe_join
 from fer_edge.runtime.contract import CONTEMPT, LABELS, canonical_label
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceRecord, Skip, safe_join
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 

@@ -16,11 +16,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from fer_edge.data.config import DATA_ROLES
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.contract import labels_with_contempt
 from fer_edge.runtime.crop import PIXEL_FIELDS
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.config import DATA_ROLES
-from fer_edge.train.data.dataset import FaceDataset
 
 from .loaders import load_dataset
 

@@ -16,10 +16,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from fer_edge.data.dataset import read_image
+from fer_edge.data.loaders.common import IMAGE_SUFFIXES
 from fer_edge.runtime.contract import canonical_label
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import read_image
-from fer_edge.train.data.loaders.common import IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg")
 TRUTH_NAME = "frames.jsonl"

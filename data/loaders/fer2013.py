@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.train.data.dataset import FaceRecord
+from fer_edge.data.dataset import FaceRecord
 
 from .common import LabelSpace, Loaded, read_csv
 

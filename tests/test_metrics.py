@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fer_edge.evaluation import metrics
+from fer_edge.runtime import metrics
 
 LABELS = ["neutral", "happiness", "sadness"]
 
@@ -44,15 +44,15 @@ def test_hand_computed_case():
     assert [c.recall for c in s] == [0.5, 1.0, 0.5]
     f1 = [0.5, 0.8, 2 / 3]
     assert [c.f1 for c in s] == pytest.approx(f1)
-    assert metrics.macro_f1(cm) == pytest.approx(sum(f1) / 3)
+    assert metrics.macro_f1_of(cm) == pytest.approx(sum(f1) / 3)
     assert [c.support for c in s] == [2, 2, 2]
 
 
 def test_absent_class_is_not_averaged_but_a_wrong_prediction_of_it_is():
     cm = metrics.confusion_matrix([0, 1], [0, 1], 3)          # class 2 absent and never predicted
-    assert metrics.macro_f1(cm) == pytest.approx(1.0)
+    assert metrics.macro_f1_of(cm) == pytest.approx(1.0)
     cm = metrics.confusion_matrix([0, 1], [0, 2], 3)          # class 2 predicted although absent
-    assert metrics.macro_f1(cm) == pytest.approx((1 + 0 + 0) / 3)
+    assert metrics.macro_f1_of(cm) == pytest.approx((1 + 0 + 0) / 3)
 
 
 @settings(max_examples=60, deadline=None)
@@ -66,7 +66,7 @@ def test_matches_slow_reference(case):
     assert cm.tolist() == ref_cm
     for got, want in zip(metrics.per_class_scores(cm), ref_scores):
         assert (got.precision, got.recall, got.f1, got.support) == pytest.approx(want[:4])
-    assert metrics.macro_f1(cm) == pytest.approx(ref_macro)
+    assert metrics.macro_f1_of(cm) == pytest.approx(ref_macro)
     assert metrics.accuracy(y_true, y_pred) == pytest.approx(ref_acc)
 
 
@@ -100,3 +100,20 @@ def test_report_keys_and_validation():
         metrics.confusion_matrix([0, 3], [0, 1], 3)
     with pytest.raises(ValueError):
         metrics.confusion_matrix(np.array([0.5, 1.0]), [0, 1], 3)
+
+
+def test_label_level_macro_f1_matches_the_confusion_matrix_one_and_ignores_unlabelled_faces():
+    y, p = [0, 0, 1, 1, 2, 2, -1], [0, 1, 1, 1, 2, 0, 2]
+    cm = metrics.confusion_matrix(y[:-1], p[:-1], 3)
+    assert metrics.macro_f1(y, p) == pytest.approx(metrics.macro_f1_of(cm))
+    assert metrics.macro_f1(y, p, num_classes=7) == pytest.approx(metrics.macro_f1_of(cm))  # absent classes: no say
+    assert metrics.accuracy(y, p) == pytest.approx(4 / 6)  # the unlabelled face counts for neither side
+    assert math.isnan(metrics.accuracy([-1], [0])) and math.isnan(metrics.macro_f1([], []))
+
+
+def test_scores_are_fractions_and_percent_is_for_printing():
+    y = np.array([0, 1, 2, 2])
+    probs = np.eye(3)[[0, 1, 2, 0]]
+    s = metrics.score(probs, y, reference=np.eye(3)[y])
+    assert (s.n, s.accuracy, s.agreement) == (4, 0.75, 0.75) and 0.0 <= s.macro_f1 <= 1.0
+    assert metrics.percent(0.75) == 75.0 and metrics.percent(None) is None

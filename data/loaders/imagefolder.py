@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
+from fer_edge.data.dataset import FaceRecord
 from fer_edge.runtime.contract import canonical_label
-from fer_edge.train.data.dataset import FaceRecord
 
 from .common import LabelSpace, Loaded, is_image
 

@@ -9,8 +9,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceDataset
 
 
 def split_indices(ds: FaceDataset, test_fraction: float = 0.2, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:

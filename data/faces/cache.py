@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.crop import PIXEL_FIELDS, CropPolicy
 from fer_edge.runtime.errors import ConfigError, DataError
-from fer_edge.train.data.dataset import FaceDataset
 
 from .extract import SUMMARY_NAME, extract_faces
 from .frames import open_footage
@@ -81,7 +81,7 @@ def footage_dataset(source: Any, policy: CropPolicy, labels: Sequence[str], cont
     This is what ``data.detect: true`` resolves a ``data.target*`` frames folder or video to, and what
     ``calibrate --detect`` and ``eval --detect`` read, so all three cut the same faces once.
     """
-    from fer_edge.train.data.loaders import load_dataset
+    from fer_edge.data.loaders import load_dataset
 
     out = cached_faces(source, policy, cache_root, every, workers, progress)
     summ = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
@@ -125,7 +125,7 @@ def _pixel_keys(policy: CropPolicy):
 def cut_by_fer_edge(path: Any) -> bool:
     """Whether ``path`` holds crops a fer-edge tool cut with :func:`~fer_edge.runtime.crop.crop_face` (a
     ``data faces`` output or a synthetic-world folder): their crop finish is already in their pixels."""
-    from fer_edge.train.data.synth import MARKER
+    from fer_edge.data.synth import MARKER
 
     p = Path(str(path))
     return any((c / SUMMARY_NAME).is_file() or (c / MARKER).is_file() for c in (p, p.parent))

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from fer_edge.data.dataset import FaceRecord
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceRecord
 
 from .common import LabelSpace, Loaded
 

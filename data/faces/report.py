@@ -50,9 +50,9 @@ def _csv(columns: Sequence[str], rows: Sequence[Dict[str, Any]]) -> str:
 
 def make_contact_sheet(root: Path, rows: Sequence[FaceRow], domain: str, per_row: int = 10) -> np.ndarray:
     """The data preview's contact sheet (one row per class, faces spread evenly) of the crops just written."""
+    from fer_edge.data.dataset import FaceDataset, FaceRecord
+    from fer_edge.data.preview import contact_sheet
     from fer_edge.runtime.contract import LABELS, labels_with_contempt
-    from fer_edge.train.data.dataset import FaceDataset, FaceRecord
-    from fer_edge.train.data.preview import contact_sheet
 
     labels = tuple(labels_with_contempt(any(r.label and r.label not in LABELS for r in rows)))
     recs = [FaceRecord(path=r.crop, label=labels.index(r.label) if r.label in labels else -1, domain=domain)

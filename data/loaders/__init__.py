@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.contract import LABELS
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceDataset
 
 from . import affectnet, fer2013, imagefolder, rafdb, synth_csv, unlabelled
 from .common import IMAGE_SUFFIXES, LabelSpace, Loaded, csv_header

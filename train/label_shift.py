@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import confusion_matrix
+from fer_edge.runtime.metrics import confusion_matrix
 
 
 def _prior(p: Sequence[float], k: int, name: str) -> np.ndarray:

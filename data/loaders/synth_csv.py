@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fer_edge.train.data.dataset import FaceRecord
+from fer_edge.data.dataset import FaceRecord
 
 from .common import LabelSpace, Loaded, read_csv, to_float
 
