@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Union
 
+from .manifest import sidecar_path as manifest_path  # ``model.onnx`` → ``model.onnx.json``, for any artefact
+
 PathLike = Union[str, os.PathLike]
 
 #: ``fer-edge train``: the checkpoint the label-free selector picked, and the run's summary.
@@ -34,12 +36,6 @@ BENCH = "bench.json"
 #: ``fer-edge run``: one line per frame, and the run's summary.
 RESULTS = "results.jsonl"
 RUN_SUMMARY = "summary.json"
-
-
-def manifest_path(artefact: PathLike) -> Path:
-    """``model.onnx`` → ``model.onnx.json``: the manifest sidecar of any artefact."""
-    p = Path(artefact)
-    return p.with_name(p.name + ".json")
 
 
 def with_manifest(artefact: PathLike) -> List[Path]:
