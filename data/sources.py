@@ -12,7 +12,8 @@ import json
 import logging
 import zlib
 from pathlib import Path
-from typing import Dict, List, Optional
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -109,3 +110,12 @@ def load_split(cfg, role: str) -> Optional[FaceDataset]:
     ds = load_dataset(value, cfg.data.format, labels, cfg.data.contempt, name=f"{role}:{Path(value).name}")
     ds.finish = finish
     return ds
+
+
+def load_splits(data: Any, crop: Any) -> Dict[str, Optional[FaceDataset]]:
+    """The dataset of every role (``None`` where a role is not set) for a ``data:`` section and crop policy.
+
+    What ``fer-edge train`` and the pipeline's synth and train stages load (``fer_edge.stages.data``).
+    """
+    cfg = SimpleNamespace(data=data, crop=crop)
+    return {role: load_split(cfg, role) for role in ROLES}
