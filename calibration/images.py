@@ -97,9 +97,8 @@ def _detect_arrays(folder: Path, contract: Contract, limit: int, labelled: bool,
     or an earlier calibration already cut with the same policy are not detected again.
     """
     from fer_edge.data.faces import footage_dataset
-    from fer_edge.runtime.crop import CropPolicy
 
-    policy = CropPolicy.from_dict(contract.crop) if contract.crop else CropPolicy()
+    policy = contract.policy
     ds = footage_dataset(folder, policy, contract.labels, progress=False)
     if labelled:
         ds = ds.subset([i for i, r in enumerate(ds.records) if r.label >= 0])
@@ -139,7 +138,7 @@ def load_images(folder: Union[str, Path], contract: Contract, num_images: int, m
     else:
         from fer_edge.data.faces import precut_finish
 
-        ds.finish = precut_finish(folder, contract.crop)  # refuses crops cut under another policy; CLAHE as deployed
+        ds.finish = precut_finish(folder, contract.policy)  # refuses crops cut under another policy; CLAHE as deployed
         ds, dropped = _drop_digests(ds, exclude)
         x, y, paths, skipped, digests = _arrays(ds, contract.preprocess, num_images, seed,
                                                 progress=min(len(ds), num_images) > 200)

@@ -133,7 +133,7 @@ def _write_artefact(path: Path, data: bytes, contract, fp32_sha: str, extra: Dic
                     inputs: Optional[Dict[str, str]] = None) -> None:
     atomic_write(path, data)
     write_manifest(path, Manifest(kind="int8_onnx", precision="int8", labels=list(contract.labels),
-                                  preprocess=contract.preprocess.to_dict(), crop=dict(contract.crop),
+                                  preprocess=contract.preprocess.to_dict(), crop=contract.to_dict()["crop"],
                                   inputs={"fp32_onnx": fp32_sha, **(inputs or {})}, extra=extra))
 
 
@@ -261,7 +261,7 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = _D
     cache_path = calib_cache_path(out)
     write_cache(cache_path, info.activation_scales, trt_version)
     write_manifest(cache_path, Manifest(kind="calibration_cache", precision="int8", labels=list(contract.labels),
-                                        preprocess=contract.preprocess.to_dict(), crop=dict(contract.crop),
+                                        preprocess=contract.preprocess.to_dict(), crop=contract.to_dict()["crop"],
                                         inputs={"fp32_onnx": fp32_sha},
                                         extra={"trt_version": trt_version, "header": cache_header(trt_version),
                                                "method": method, "excluded": excluded}))

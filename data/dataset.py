@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, preprocess
-from fer_edge.runtime.crop import PIXEL_FIELDS, CropPolicy, finish_crop
+from fer_edge.runtime.crop import CropPolicy, finish_crop
 from fer_edge.runtime.errors import DataError
 
 NAN = float("nan")
@@ -153,7 +153,7 @@ class FaceDataset:
 
         Cached per spec, so a trainer can call it every epoch for free.
         """
-        key = repr(spec) + repr(None if self.finish is None else [getattr(self.finish, k) for k in PIXEL_FIELDS])
+        key = repr(spec) + repr(None if self.finish is None else list(self.finish.pixels().values()))
         if key in self._cache:
             return self._cache[key]
         xs: List[np.ndarray] = []

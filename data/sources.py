@@ -20,7 +20,6 @@ import numpy as np
 from fer_edge.data.config import DATA_ROLES
 from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.contract import labels_with_contempt
-from fer_edge.runtime.crop import PIXEL_FIELDS
 from fer_edge.runtime.errors import DataError
 
 from .loaders import load_dataset
@@ -50,7 +49,7 @@ def role_identities(seed: int, role: str, count: int) -> List[int]:
 
 def crop_key(crop) -> Dict[str, object]:
     """The crop-policy fields that change the pixels of a cut face: part of every synthetic cache key."""
-    return {k: getattr(crop, k) for k in PIXEL_FIELDS}
+    return crop.pixels()
 
 
 def synth_dir(cfg, domain: str, role: str) -> Path:

@@ -285,7 +285,7 @@ def test_cli_run_prints_counts(fixed, tmp_path, capsys):
 def test_a_policy_the_model_does_not_match_is_refused_with_what_to_change():
     from fer_edge.runtime.pipeline import runtime_policy
 
-    model = POLICY.to_dict()
+    model = POLICY  # the contract's typed policy
     assert runtime_policy(model, {"min_face": 60}).min_face == 60  # detector side: allowed
     with pytest.raises(ConfigError, match=r"margin: model expects 0.2, got 0.3.*retrain"):
         runtime_policy(model, {"margin": 0.3})

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from fer_edge.data.dataset import FaceDataset
-from fer_edge.runtime.crop import PIXEL_FIELDS, CropPolicy
+from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.errors import ConfigError, DataError
 
 from .extract import SUMMARY_NAME, extract_faces
@@ -91,7 +91,7 @@ def footage_dataset(source: Any, policy: CropPolicy, labels: Sequence[str], cont
     return load_dataset(out / "faces", fmt, labels, contempt, name=name or Path(str(source)).name)
 
 
-def check_crop_folder(path: Any, policy: Any) -> None:
+def check_crop_folder(path: Any, policy: CropPolicy) -> None:
     """Refuse crops that ``data faces`` cut under a policy other than ``policy`` (the model's or the config's).
 
     A ``data faces`` output records its policy in ``summary.json``; ``path`` may be that output or its
@@ -110,7 +110,7 @@ def check_crop_folder(path: Any, policy: Any) -> None:
         cut = CropPolicy.from_dict(made["policy"])
     except (ValueError, KeyError, TypeError, ConfigError):
         return
-    want = as_policy(policy)
+    want = policy
     diff = want.compatible_with(cut)
     if diff:
         raise ConfigError(f"{p}: these crops were cut by `data faces` under another crop policy ({diff}); re-run "
@@ -119,7 +119,7 @@ def check_crop_folder(path: Any, policy: Any) -> None:
 
 
 def _pixel_keys(policy: CropPolicy):
-    return [(k, str(getattr(policy, k)).lower()) for k in PIXEL_FIELDS]
+    return [(k, str(v).lower()) for k, v in policy.pixels().items()]
 
 
 def cut_by_fer_edge(path: Any) -> bool:
@@ -131,7 +131,7 @@ def cut_by_fer_edge(path: Any) -> bool:
     return any((c / SUMMARY_NAME).is_file() or (c / MARKER).is_file() for c in (p, p.parent))
 
 
-def precut_finish(path: Any, policy: Any) -> Optional[CropPolicy]:
+def precut_finish(path: Any, policy: CropPolicy) -> Optional[CropPolicy]:
     """The crop finish a folder of pre-cut faces needs at decode time (``FaceDataset.finish``), or None.
 
     Faces cut by fer-edge are finished already (and refused when cut under another policy, as
@@ -141,10 +141,4 @@ def precut_finish(path: Any, policy: Any) -> Optional[CropPolicy]:
     check_crop_folder(path, policy)
     if cut_by_fer_edge(path):
         return None
-    want = as_policy(policy)
-    return want if want.clahe else None
-
-
-def as_policy(policy: Any) -> CropPolicy:
-    """A CropPolicy from a policy or a contract's crop dict (empty: the default policy)."""
-    return policy if isinstance(policy, CropPolicy) else CropPolicy.from_dict(dict(policy or {}))
+    return policy if policy.clahe else None

@@ -31,7 +31,7 @@ def load_eval_dataset(path: Union[str, Path], contract: Contract, fmt: str = "au
         return load_footage(path, contract)
     from fer_edge.data.faces import precut_finish
 
-    finish = precut_finish(path, contract.crop)  # refuses crops `data faces` cut under another policy
+    finish = precut_finish(path, contract.policy)  # refuses crops `data faces` cut under another policy
     ds = _loader()(str(path), fmt=fmt)
     ds.finish = finish  # pre-cut faces get the model's crop finish (CLAHE), as the runtime gives a detected face
     return ds

@@ -15,6 +15,7 @@ pixels are those the runtime would feed it; footage with ground truth goes throu
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -74,15 +75,14 @@ def load_footage(path: Any, contract: Contract, progress: bool = False) -> Foota
 
     from fer_edge.data.dataset import read_image
     from fer_edge.data.faces import cached_faces
-    from fer_edge.runtime.crop import CropPolicy
 
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    policy = CropPolicy.from_dict(dict(contract.crop)) if contract.crop else CropPolicy()
+    policy = contract.policy
     if _truth_file(path) is None:
         return _largest_face_per_frame(path, contract, policy)
-    match_policy = CropPolicy.from_dict({**policy.to_dict(), "select": "all"})  # score every true face
+    match_policy = dataclasses.replace(policy, select="all")  # score every true face
     out = cached_faces(path, match_policy, progress=progress)
     summ = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     with open(out / "faces.csv", newline="", encoding="utf-8") as fh:
