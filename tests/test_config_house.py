@@ -135,3 +135,9 @@ def test_an_overlay_changes_only_what_it_names(tmp_path):
         load_config("default", overlays=[tmp_path / "missing.yaml"])
     # --set wins over an overlay
     assert load_config("default", ["train.pose_adv.pitch_bins=[]"], overlays=[overlay]).train.pose_adv.pitch_bins == []
+
+
+def test_the_config_page_names_every_deprecated_key_and_every_shipped_difference():
+    page = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
+    assert all(f"`{k}`" in page or f"`{k.rsplit('.', 1)[0]}." in page for k in DEPRECATED)
+    assert all(k.rsplit(".", 1)[0] + "." in page or f"`{k}`" in page for k in SHIPPED_DIFFERS)

@@ -142,3 +142,32 @@ def test_accuracy_and_macro_f1_are_defined_once():
                   and n.name in ("accuracy", "macro_f1", "confusion_matrix")]
     assert sorted(found) == ["fer_edge.runtime.metrics.accuracy", "fer_edge.runtime.metrics.confusion_matrix",
                              "fer_edge.runtime.metrics.macro_f1"]
+
+
+def _relative_links(path: Path):
+    import re
+
+    for m in re.finditer(r"\]\((?!https?:|#|/|mailto:)([^)\s#]+)(#[^)]*)?\)", path.read_text(encoding="utf-8")):
+        yield m.group(1)
+
+
+def test_docs_for_users_and_results_for_readers_apart_and_every_link_resolves():
+    """User pages in docs/, measured pages in docs/results/ (named by what they measure, all assembled into
+    BENCHMARKS.md by benchmarks/run_all.py), and no relative link in README, docs or BENCHMARKS.md is dead."""
+    import importlib.util
+    import sys
+
+    assert not sorted((REPO / "docs").glob("bench-*.md")), "measured pages belong in docs/results/"
+    spec = importlib.util.spec_from_file_location("run_all_pages", REPO / "benchmarks" / "run_all.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["run_all_pages"] = mod
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules.pop("run_all_pages", None)
+    pages = {p.stem for p in (REPO / "docs" / "results").glob("*.md")}
+    assert pages == {name for name, _ in mod.PAGES}, "every results page is listed (and titled) in run_all.PAGES"
+    dead = [(str(p.relative_to(REPO)), link) for p in [REPO / "README.md", REPO / "BENCHMARKS.md",
+                                                       *(REPO / "docs").rglob("*.md")]
+            for link in _relative_links(p) if not (p.parent / link).exists()]
+    assert not dead, dead

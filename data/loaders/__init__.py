@@ -19,7 +19,10 @@ from .common import IMAGE_SUFFIXES, LabelSpace, Loaded, csv_header
 
 log = logging.getLogger("fer_edge.data")
 
-FORMATS = ("synth", "imagefolder", "fer2013", "rafdb", "affectnet", "unlabelled")
+#: format name → the module that reads it (its ``load``); ``load_dataset`` dispatches on the name.
+MODULES = {"synth": synth_csv, "imagefolder": imagefolder, "fer2013": fer2013, "rafdb": rafdb,
+           "affectnet": affectnet, "unlabelled": unlabelled}
+FORMATS = tuple(MODULES)
 
 
 def _csvs(root: Path):
@@ -91,7 +94,7 @@ def load_dataset(path: Union[str, Path], fmt: str = "auto", labels: Sequence[str
         if not p.is_dir():
             raise DataError(f"{p}: an ImageFolder dataset must be a folder")
         loaded = imagefolder.load(p, space)
-    else:
+    else:  # fmt == "unlabelled" (FORMATS was checked above)
         if not p.is_dir():
             raise DataError(f"{p}: an unlabelled dataset must be a folder of images")
         loaded = unlabelled.load(p)
@@ -107,4 +110,4 @@ def load_dataset(path: Union[str, Path], fmt: str = "auto", labels: Sequence[str
     return ds
 
 
-__all__ = ["FORMATS", "detect_format", "load_dataset"]
+__all__ = ["FORMATS", "MODULES", "detect_format", "load_dataset"]
