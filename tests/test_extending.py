@@ -83,7 +83,7 @@ def _method_doc(name):
 
 
 METHOD_CHECKS = {"train/methods/<name>.py": _method_module, "train/methods/__init__.py": _method_registered,
-                 "train/config.py METHOD_NAMES": _method_names, "train/config.py TrainConfig": _method_section,
+                 "train/config.py Method": _method_names, "train/config.py TrainConfig": _method_section,
                  "docs/train.md": _method_doc}
 
 

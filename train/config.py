@@ -5,12 +5,13 @@ Standard library only, so that loading a config never imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Literal, Optional, Tuple
+from typing import List, Literal, Optional, Tuple, get_args
 
 from ..runtime.checks import at_least as _at_least
 
-METHOD_NAMES = ("source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da")
 Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da"]
+#: Every method name, read from the ``Method`` literal (one list, not two).
+METHOD_NAMES: Tuple[str, ...] = get_args(Method)
 
 
 @dataclass

@@ -7,8 +7,4 @@ names come from :mod:`fer_edge.runtime.artefacts`. Importing this package import
 """
 from .call import StageCall, jsonable, pick, refuse_in_pipeline
 
-#: verb/pipeline stage → module of this package that builds its call.
-MODULES = {"synth": "data", "train": "train", "export": "export", "calibrate": "calibrate", "build": "build",
-           "eval": "evaluate", "bench": "bench", "run": "run"}
-
-__all__ = ["MODULES", "StageCall", "jsonable", "pick", "refuse_in_pipeline"]
+__all__ = ["StageCall", "jsonable", "pick", "refuse_in_pipeline"]
