@@ -78,6 +78,10 @@ class ModelConfig:
     width: float = 1.0
     feature_dim: int = 128
     dropout: float = 0.2
+    #: Average each face with its mirror image at inference (inside the exported graph, one batched pass): expressions
+    #: are left-right symmetric, so two looks cost 2x the classifier's compute and gain on real faces (FER2013
+    #: source-val 65.1 -> 65.9 % for the real recipe's model). Training is unchanged.
+    flip_average: bool = False
 
 
 @dataclass

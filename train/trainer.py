@@ -53,7 +53,8 @@ def pick_device(kind: str) -> torch.device:
 
 def build_model(cfg: Any, num_classes: int) -> FerNet:
     m = cfg.model
-    return FerNet(ModelSpec(m.backbone, cfg.preprocess.channels, num_classes, m.feature_dim, m.width, m.dropout))
+    return FerNet(ModelSpec(m.backbone, cfg.preprocess.channels, num_classes, m.feature_dim, m.width, m.dropout,
+                            m.flip_average))
 
 
 def _make_optimizer(tcfg: Any, method: Method) -> torch.optim.Optimizer:
