@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fer_edge.runtime.atomic import atomic_write
+    from fer_edge.train.config import method_config
     from fer_edge.train.data.sources import load_split
     from fer_edge.train.methods import method_class
     from fer_edge.train.selection import select_run
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     for m in methods:
         method_class(m)  # unknown name → ConfigError before any data is generated
     out = Path(args.out or f"runs/{cfg.name}-{'-'.join(methods) if len(methods) < 3 else 'methods'}")
+    if cfg.train.finetune.enabled and "source_only" in methods:  # the others start from it: train it first
+        methods = ["source_only"] + [m for m in methods if m != "source_only"]
+    so = str(out / "source_only" / "best.pt") if "source_only" in methods and len(methods) > 1 else None
+    run_cfgs = {m: method_config(cfg, m, so) for m in methods}  # a fine-tune without a start fails before any data
     datasets = {}
     for role in ROLES:
         ds = load_split(cfg, role)
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     summaries = []
     for m in methods:
         run_dir = out if len(methods) == 1 else out / m
-        s = train(cfg, datasets, run_dir, resume=args.resume, method=m)
+        s = train(run_cfgs[m], datasets, run_dir, resume=args.resume, method=m)
         if s is not None:
             summaries.append(s)
     if len(summaries) > 1:

@@ -74,6 +74,7 @@ def _methods(cfg: Any) -> List[str]:
 
 
 def _run_train(ctx: Context, d: Path) -> StageOutput:
+    from fer_edge.train.config import method_config
     from fer_edge.train.data.sources import load_split
     from fer_edge.train.trainer import train
 
@@ -83,6 +84,7 @@ def _run_train(ctx: Context, d: Path) -> StageOutput:
     outputs: List[Path] = []
     for method in _methods(cfg):
         mcfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, method=method))
+        mcfg = method_config(mcfg, method, str(d / "source_only" / "best.pt"))
         run_dir = d / method
         done = run_dir / "summary.json"
         # A method folder is reused (finished) or resumed (killed) only if it was made from these very
