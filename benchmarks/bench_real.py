@@ -132,7 +132,7 @@ def train_run(method: str, seed: int, out: Path, data: Path, config: str, sets: 
 # -- export, INT8, scores -----------------------------------------------------------------------------
 def score_run(run: Path, data: Path, calib_images: int, sets: Dict[str, Path]) -> Dict[str, Any]:
     """FP32 and INT8 accuracy / macro-F1 of the run's selected checkpoint on every score set (cached)."""
-    from fer_edge.calibration.quantize import calibrate
+    from fer_edge.calibration.quantize import GateFailed, calibrate
     from fer_edge.evaluation.evaluate import evaluate
     from fer_edge.export.onnx import export_onnx
     from fer_edge.runtime.manifest import sha256_file
@@ -145,11 +145,18 @@ def score_run(run: Path, data: Path, calib_images: int, sets: Dict[str, Path]) -
             return got
     fp32, int8 = run / "model.onnx", run / "model.int8.onnx"
     export_onnx(run / "best.pt", fp32)
-    cal = calibrate(fp32, data / TARGET, int8, method="minmax", num_images=calib_images, min_images=100)
-    res: Dict[str, Any] = {"checkpoint_sha256": ck_sha, "calibration_images": cal.num_images, "sets": {}}
+    res: Dict[str, Any] = {"checkpoint_sha256": ck_sha, "sets": {}}
+    try:  # label-free: calibrated and gated on unlabelled BUAA faces (the gate holds a share of them back)
+        cal = calibrate(fp32, data / TARGET, int8, method="minmax", num_images=calib_images, min_images=100)
+        res.update(calibration_images=cal.num_images, int8_layers_in_float=len(cal.excluded))
+    except GateFailed as exc:  # the product would ship FP32; the table says so instead of failing the benchmark
+        log.warning("%s: INT8 gate failed (%s); FP32 only", run, exc)
+        res["int8_gate_failed"] = str(exc)
     for name, folder in sets.items():
         row = {}
         for prec, path in (("fp32", fp32), ("int8", int8)):
+            if prec == "int8" and "int8_gate_failed" in res:
+                continue
             r = evaluate(path, folder, backend="onnxruntime")
             row[prec] = {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n}
         res["sets"][name] = row
@@ -280,7 +287,8 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
         cells = [f"{m}{mark}", ",".join(str(s) for s in sorted(runs))]
         for s in sets:
             f = [r["eval"]["sets"][s]["fp32"]["accuracy"] for r in runs.values() if "eval" in r]
-            q = [r["eval"]["sets"][s]["int8"]["accuracy"] for r in runs.values() if "eval" in r]
+            q = [r["eval"]["sets"][s]["int8"]["accuracy"] for r in runs.values()
+                 if "eval" in r and "int8" in r["eval"]["sets"][s]]
             f1 = [r["eval"]["sets"][s]["fp32"]["macro_f1"] for r in runs.values() if "eval" in r]
             cells.append(f"{_ms(f)} / {_ms(q)} ({_ms(f1)})")
         mins = [r["summary"].get("train_seconds", float("nan")) / 60 for r in runs.values()]
