@@ -71,3 +71,20 @@ def test_buaa_halves_split_by_person_and_link_every_face(tmp_path):
     assert test == {"buaa-2_22.bmp", "22.bmp", "buaa-14_24.bmp"}  # even people and the unnumbered files
     assert (halves[bench_real.DEV] / "sad" / "buaa-1_24.bmp").read_bytes() == b"buaa-1_24.bmp"
     assert bench_real.buaa_halves(data, tmp_path / "out") == halves  # made once, reused
+
+
+def test_a_fine_tuned_method_starts_from_its_seeds_source_only_run(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_call(cmd, **kw):
+        seen.append(cmd)
+        run = Path(cmd[cmd.index("--out") + 1])
+        (run / "summary.json").write_text(json.dumps({"method": cmd[cmd.index("--method") + 1]}))
+        return 0
+
+    monkeypatch.setattr(bench_real.subprocess, "call", fake_call)
+    bench_real.train_run("pixel_da", 2, tmp_path, tmp_path, "real", [], finetune=True)
+    bench_real.train_run("target_oracle", 2, tmp_path, tmp_path, "real", [], finetune=True)
+    bench_real.train_run("dann", 2, tmp_path, tmp_path, "real", [], finetune=False)
+    inits = [[a for a in c if a.startswith("train.init_from=")] for c in seen]
+    assert inits == [[f"train.init_from={tmp_path / 'source_only-s2' / 'best.pt'}"], [], []]

@@ -221,3 +221,29 @@ def test_every_training_method_exports_the_same_interface(tmp_path):
         assert not any(t in nodes for t in TRAINING_ONLY), name
         assert res.parity.passed, name
     assert len(interfaces) == 1
+
+
+def test_flip_average_is_in_the_exported_graph(tmp_path):
+    """``model.flip_average``: eval-mode logits are mirror-invariant, training passes are not, and the exported ONNX
+    computes the same average (parity at every batch, TensorRT allow-list intact)."""
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    net = FerNet(ModelSpec(backbone="tiny", feature_dim=32, width=0.5, flip_average=True)).eval()
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net(x.flip(-1)), atol=1e-5)
+        plain = FerNet(ModelSpec(backbone="tiny", feature_dim=32, width=0.5)).eval()
+        plain.load_state_dict(net.state_dict())
+        assert torch.allclose(net(x), (plain(x) + plain(x.flip(-1))) / 2, atol=1e-5)  # linear head: mean of logits
+        net.train()
+        assert not torch.allclose(net(x), net(x.flip(-1)), atol=1e-5)
+    net.eval()
+    ck = tmp_path / "best.pt"
+    save_checkpoint(ck, net, LABELS, SPEC, CROP)
+    res = export_onnx(ck, tmp_path / "m.onnx")
+    assert res.parity.passed and not unsupported_nodes(onnx.load(str(tmp_path / "m.onnx")))
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    a = sess.run(["logits"], {"input": x.numpy()})[0]
+    b = sess.run(["logits"], {"input": x.flip(-1).numpy().copy()})[0]
+    assert np.allclose(a, b, atol=1e-4)

@@ -31,8 +31,10 @@ VERBS: Dict[str, Tuple[List[str], Tuple[str, ...]]] = {
     "bench": (["bench", "--out", "b"], ("bench",)),
     "run": (["run", "--model", "model.onnx", "--source", "clip.mp4", "--out", "r.jsonl"], ("runtime",)),
 }
-#: Every method is trained in this test's base config, so every ``train.<method>`` section is in use.
+#: Every method is trained in this test's base config, so every ``train.<method>`` section is in use (and the
+#: adaptation methods fine-tune the source-only model, so ``train.finetune`` is too).
 ALL_METHODS = "train.methods=[" + ",".join(METHOD_NAMES) + "]"
+BASE = [ALL_METHODS, "train.finetune.enabled=true"]
 #: Settings the pipeline passes as inputs of its own (its splits), never from the config.
 PIPELINE_INPUTS = {"calibrate": ("eval_data",)}
 #: Changes that need a companion key to be valid, or a value the generic rule cannot guess.
@@ -107,7 +109,7 @@ def _keys(cls: Any, prefix: str):
 
 
 def _changes(stage: str):
-    base = load_config("default", [ALL_METHODS])
+    base = load_config("default", BASE)
     for section in VERBS[stage][1]:
         for key, tp in _keys(typing.get_type_hints(Config)[section], f"{section}."):
             if key in SPECIAL:
@@ -125,7 +127,7 @@ CASES = [(stage, key, sets) for stage in VERBS for key, sets in _changes(stage)]
 
 def _verb_call(stage: str, sets: List[str]):
     argv, _ = VERBS[stage]
-    args = build_parser().parse_args(argv + ["--config", "default", "--set", ALL_METHODS, *sets])
+    args = build_parser().parse_args(argv + ["--config", "default", "--set", *BASE, *sets])
     call = args._module.stage_call(args)
     if stage == "synth":
         from fer_edge.stages import data
@@ -143,8 +145,8 @@ def _fp(call, stage):
 
 @pytest.mark.parametrize("stage,key,sets", CASES, ids=[f"{s}:{k}" for s, k, _ in CASES])
 def test_the_verb_and_the_pipeline_make_the_same_call(stage, key, sets):
-    cfg = load_config("default", [ALL_METHODS, *sets])
-    base = load_config("default", [ALL_METHODS])
+    cfg = load_config("default", [*BASE, *sets])
+    base = load_config("default", BASE)
     verb = _verb_call(stage, sets)
     try:
         pipe = STAGE_CALLS[stage](cfg)
@@ -191,3 +193,16 @@ def test_train_all_trains_what_the_pipeline_trains():
     assert STAGE_CALLS["train"](cfg).methods == ("source_only", "pixel_da", "dann")
     args = build_parser().parse_args(["train", "--config", "default", "--set", "train.method=dann"])
     assert args._module.stage_call(args).methods == ("dann",)  # the verb alone: train.method
+
+
+def test_finetune_is_hashed_only_where_it_applies_and_with_the_run_it_starts_from():
+    on = load_config("default", ["train.finetune.enabled=true"])
+    longer = load_config("default", ["train.finetune.enabled=true", "train.finetune.epochs=9"])
+    a, b = STAGE_CALLS["train"](on), STAGE_CALLS["train"](longer)
+    assert a.run_fingerprint("source_only") == b.run_fingerprint("source_only")  # source-only never fine-tunes
+    assert a.run_fingerprint("target_oracle") == b.run_fingerprint("target_oracle")
+    assert a.run_fingerprint("pixel_da") != b.run_fingerprint("pixel_da")
+    assert a.run_fingerprint("pixel_da")["start"] == a.run_fingerprint("source_only")
+    off = STAGE_CALLS["train"](load_config("default"))
+    assert "finetune" not in off.run_fingerprint("pixel_da")["train"]  # off: nobody reads it
+    assert a.run_config("pixel_da", "so.pt").train.init_from == "so.pt"

@@ -130,3 +130,38 @@ def test_compiled_backbone_trains_and_saves_the_eager_keys(tmp_path):
     assert math.isfinite(s["source_val_accuracy"])
     sd = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["state_dict"]
     assert sd and not any("_orig_mod" in k for k in sd)  # export and load_checkpoint read plain FerNet keys
+
+
+def test_finetune_starts_each_adaptation_method_from_the_source_only_run(tmp_path):
+    from fer_edge.train.config import method_config
+
+    cfg = load_config("ci", ["train.finetune.enabled=true", "train.finetune.epochs=1", "train.finetune.lr=0.003"])
+    assert method_config(cfg, "source_only", "so.pt") is cfg and method_config(cfg, "target_oracle", "so.pt") is cfg
+    dann = method_config(cfg, "dann", "so.pt").train
+    assert (dann.init_from, dann.epochs, dann.lr) == ("so.pt", 1, 0.003)
+    assert method_config(load_config("ci"), "dann", "so.pt").train.init_from is None  # off: from scratch
+    with pytest.raises(ConfigError, match="train.finetune: dann fine-tunes a source-only model"):
+        method_config(cfg, "dann", None)
+
+
+def test_train_verb_fine_tunes_from_the_source_only_it_trained_first(tmp_path, monkeypatch, caplog):
+    import json
+    import logging
+
+    import fer_edge.data.sources as sources
+    from fer_edge.cli import main
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    ds = make_datasets(tmp_path / "faces", n_source=48, n_target=32)
+    monkeypatch.setattr(sources, "load_split", lambda cfg, role: ds.get(role))
+    sets = [
+            *FAST, "train.finetune.enabled=true", "train.finetune.epochs=1"]
+    with caplog.at_level(logging.INFO, logger="fer_edge.train"):
+        assert main(["train", "--config", "ci", "--method", "dann,source_only", "--out", str(tmp_path / "run"),
+                     "--set", *sets]) == 0
+    so = json.loads((tmp_path / "run" / "source_only" / "summary.json").read_text())
+    dann = json.loads((tmp_path / "run" / "dann" / "summary.json").read_text())
+    assert so["epochs"] == 2 and dann["epochs"] == 1
+    assert f"train.init_from: started from {tmp_path / 'run' / 'source_only' / 'best.pt'}" in caplog.text
+    assert main(["train", "--config", "ci", "--method", "dann", "--out", str(tmp_path / "alone"),
+                 "--set", *sets]) == 1  # nothing to start from: refused before any data is read

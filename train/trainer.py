@@ -53,7 +53,8 @@ def pick_device(kind: str) -> torch.device:
 
 def build_model(cfg: Any, num_classes: int) -> FerNet:
     m = cfg.model
-    return FerNet(ModelSpec(m.backbone, cfg.preprocess.channels, num_classes, m.feature_dim, m.width, m.dropout))
+    return FerNet(ModelSpec(m.backbone, cfg.preprocess.channels, num_classes, m.feature_dim, m.width, m.dropout,
+                            m.flip_average))
 
 
 def _make_optimizer(tcfg: Any, method: Method) -> torch.optim.Optimizer:
@@ -323,6 +324,7 @@ class Trainer:
                                       "backbone": self.cfg.model.backbone, "seed": seed, "epochs": self.t.epochs,
                                       "steps_per_epoch": self.steps, "config": self.cfg.name,
                                       "adabn": bool(self.t.adabn), "ema": float(self.t.ema),
+                                      "init_from": self.t.init_from,
                                       "world_size": self.ctx.world_size,
                                       "datasets": {k: len(v) for k, v in self.splits.items()}})
         # Strict JSON (NaN → null, e.g. a discriminator accuracy for a method without one): jq/JS/Go read it.

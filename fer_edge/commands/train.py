@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     call = stage_call(args)  # an unknown method name is a ConfigError before any data is generated
     cfg, methods = call.settings["cfg"], list(call.methods)
     out = Path(args.out or f"runs/{cfg.name}-{'-'.join(methods) if len(methods) < 3 else 'methods'}")
+    # under train.finetune the adaptation methods start from the source-only model trained beside them (run first)
+    so = str(out / "source_only" / CHECKPOINT) if "source_only" in methods and len(methods) > 1 else None
+    for m in methods:
+        call.run_config(m, so)  # a fine-tune without a start fails before any data is generated
     datasets = {role: ds for role, ds in data.splits_call(cfg)().items() if ds is not None}
     for role in ("source", "target"):  # a recipe that names no data (configs/real.yaml) must not train on nothing
         if role not in datasets:
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                               f"(config {cfg.name!r} names none)")
     summaries = {}
     for m in methods:
-        s = call(datasets, out if len(methods) == 1 else out / m, resume=args.resume, method=m)
+        s = call(datasets, out if len(methods) == 1 else out / m, method=m, source_checkpoint=so, resume=args.resume)
         if s is not None:
             summaries[m] = s
     if len(summaries) > 1:

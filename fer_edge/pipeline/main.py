@@ -93,7 +93,8 @@ def _run_train(ctx: Context, d: Path) -> StageOutput:
             summary = _json(done)
         else:
             atomic_write(stamp, json.dumps({"inputs": digest}))
-            summary = call(datasets, run_dir, resume=same and (run_dir / "last.state.pt").is_file(), method=method)
+            summary = call(datasets, run_dir, method=method, source_checkpoint=str(folder.checkpoint("source_only")),
+                           resume=same and (run_dir / "last.state.pt").is_file())
             summary = summary if isinstance(summary, dict) else _json(done)
         summaries[method] = summary
         outputs += [run_dir / CHECKPOINT, done]

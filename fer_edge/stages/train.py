@@ -36,7 +36,10 @@ def run_list(cfg: Any, method: Optional[str] = None) -> List[str]:
     for name in names:
         if name not in METHOD_NAMES:
             raise ConfigError(f"train.method: {name!r} is not one of {sorted(METHOD_NAMES)}")
-    return list(dict.fromkeys(names))
+    names = list(dict.fromkeys(names))
+    if t.finetune.enabled and "source_only" in names:  # the adaptation methods start from it: train it first
+        names = ["source_only"] + [m for m in names if m != "source_only"]
+    return names
 
 
 @dataclass(frozen=True)
@@ -45,20 +48,33 @@ class TrainCall(StageCall):
 
     methods: Tuple[str, ...] = ()
 
-    def __call__(self, datasets: Any, out: Any, **more: Any) -> Any:
-        """``train(cfg, datasets, out, **more)`` -- one run; ``more`` names its ``method``."""
-        return self.function()(self.settings["cfg"], datasets, out, **more)
+    def run_config(self, method: str, source_checkpoint: Optional[str] = None) -> Any:
+        """The config ``method``'s run trains with (:func:`fer_edge.train.config.method_config`: under
+        ``train.finetune`` an adaptation method fine-tunes ``train.init_from`` or ``source_checkpoint``)."""
+        from fer_edge.train.config import method_config
+
+        return method_config(self.settings["cfg"], method, source_checkpoint)
+
+    def __call__(self, datasets: Any, out: Any, method: str, source_checkpoint: Optional[str] = None,
+                 **more: Any) -> Any:
+        """``train(run config, datasets, out, method=method, **more)`` -- one run."""
+        return self.function()(self.run_config(method, source_checkpoint), datasets, out, method=method, **more)
 
     def run_fingerprint(self, method: str) -> Dict[str, Any]:
         """What one method's run is made from: the shared ``train:`` keys, this method's own section (no other
-        method's) and the model, preprocessing and crop; a method's folder is reused only when it is unchanged."""
-        from fer_edge.train.config import METHOD_NAMES
+        method's), ``train.finetune`` only where it applies (then with the run it starts from), and the model,
+        preprocessing and crop; a method's folder is reused only when this is unchanged."""
+        from fer_edge.train.config import METHOD_NAMES, NOT_FINETUNED
 
         cfg = self.settings["cfg"]
+        fine = cfg.train.finetune.enabled and method not in NOT_FINETUNED
         section = {k: v for k, v in jsonable(cfg.train).items()
-                   if k not in RUN_SET_KEYS and (k not in METHOD_NAMES or k == method)}
-        return {"target": self.target, "method": method, "train": section,
-                **{s: jsonable(getattr(cfg, s)) for s in SECTIONS}}
+                   if k not in RUN_SET_KEYS and (k not in METHOD_NAMES or k == method) and (k != "finetune" or fine)}
+        fp = {"target": self.target, "method": method, "train": section,
+              **{s: jsonable(getattr(cfg, s)) for s in SECTIONS}}
+        if fine and not cfg.train.init_from:
+            fp["start"] = self.run_fingerprint("source_only")
+        return fp
 
     def fingerprint(self) -> Dict[str, Any]:
         """The runs, how each is trained, and the selector that picks the exported one."""

@@ -25,6 +25,8 @@ class ModelSpec:
     feature_dim: int = 128
     width: float = 1.0
     dropout: float = 0.2
+    #: eval-mode features are the mean of the face's and its mirror image's (``model.flip_average``)
+    flip_average: bool = False
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -45,7 +47,14 @@ class FerNet(nn.Module):
         self.head = nn.Linear(spec.feature_dim, spec.num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        """Backbone embedding; with ``flip_average`` in eval mode, the mean over the face and its mirror image, from
+        one pass over the doubled batch (the exported graph does the same, so ONNX/TensorRT match training's eval)."""
+        if not (self.spec.flip_average and not self.training):
+            return self.backbone(x)
+        f = self.backbone(torch.cat([x, x.flip(-1)], 0))
+        # A mean over a reshaped axis, not ``(a + b) * 0.5``: a float constant in the graph would be quantized as if
+        # it were a weight by the INT8 calibration.
+        return f.reshape(2, x.shape[0], f.shape[1]).mean(0)
 
     def classify(self, f: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(f))
