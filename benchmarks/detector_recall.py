@@ -37,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     root = Path(args.work) / f"{args.domain}-scenes-{args.count}-s{args.seed}"
     if not (root / "frames.jsonl").is_file():
-        from fer_edge.train.data.synth import generate
+        from fer_edge.data.synth import generate
 
         generate(args.domain, "scenes", root, args.count, identities=20, seed=args.seed, workers=1)
     truth = [json.loads(x) for x in (root / "frames.jsonl").read_text().splitlines() if x.strip()]

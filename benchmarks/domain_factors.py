@@ -5,7 +5,7 @@
     python benchmarks/domain_factors.py --target kiosk --set data.synth.seed=1
 
 A model trained on studio faces loses most of its accuracy on the in-cabin camera, but the camera differs
-in many ways at once (train/data/synth/domains.py ``FACTORS``: pitch, yaw, spectrum, light, background,
+in many ways at once (data/synth/domains.py ``FACTORS``: pitch, yaw, spectrum, light, background,
 sensor, occluders, expression intensity). This renders the same faces (test identities, every class
 equally often) under hybrids of the two domains and evaluates the checkpoints on each:
 
@@ -46,7 +46,7 @@ RENDER_SEED = 0xFAC7
 
 def hybrids(base: str, target: str) -> List[Tuple[str, str, object]]:
     """(table, row name, DomainSpec) for every row of both tables; the first row of each is the pure domain."""
-    from fer_edge.train.data.synth.domains import FACTORS, get_domain, swap_factors
+    from fer_edge.data.synth.domains import FACTORS, get_domain, swap_factors
 
     b, t = get_domain(base), get_domain(target)
     rows: List[Tuple[str, str, object]] = [("add", base, b)]
@@ -62,7 +62,7 @@ def _balanced(spec):
 
 def render(spec, count: int, idents: Sequence[int], size: int,
            policy: CropPolicy) -> Tuple[List[np.ndarray], np.ndarray]:
-    from fer_edge.train.data.synth.sample import render_crop
+    from fer_edge.data.synth.sample import render_crop
 
     crops, labels = [], []
     for i in range(count):
@@ -80,7 +80,7 @@ def evaluate(nets: Sequence, x: np.ndarray, y: np.ndarray) -> Dict[str, object]:
     """
     import torch
 
-    from fer_edge.evaluation.metrics import confusion_matrix, per_class_scores
+    from fer_edge.runtime.metrics import confusion_matrix, per_class_scores
 
     cms = []
     with torch.no_grad():
@@ -108,7 +108,7 @@ def table(rows: List[dict], tab: str) -> List[str]:
 
 def train_source_only(args, overrides: List[str]) -> List[str]:
     """Train (or reuse) source-only checkpoints, one per seed, under ``--out``."""
-    from fer_edge.train.data.sources import ROLES, load_split
+    from fer_edge.data.sources import ROLES, load_split
     from fer_edge.train.trainer import train
 
     cfg0 = load_config(args.config, overrides)
@@ -135,13 +135,13 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=700, help="faces per domain row (default 700: 100 per class)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", default="runs/domain-factors")
-    ap.add_argument("--report", default="docs/bench-factors.md")
+    ap.add_argument("--report", default="docs/results/domain-factors.md")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-factors] %(message)s")
     from tqdm import tqdm
 
+    from fer_edge.data.sources import role_identities
     from fer_edge.train.checkpoint import load_checkpoint
-    from fer_edge.train.data.sources import role_identities
 
     t0 = time.time()
     overrides = list(args.overrides)
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
               f"({worst_alone['accuracy'] - add[0]['accuracy']:+.1f} pt); among the others, setting "
               f"**{best_back['name'][2:]}** back to {args.base}'s recovers the most "
               f"({best_back['accuracy'] - rem[0]['accuracy']:+.1f} pt). The factor groups are "
-              "`FACTORS` in train/data/synth/domains.py.", ""]
+              "`FACTORS` in data/synth/domains.py.", ""]
     atomic_write(Path(args.report), "\n".join(lines))
     atomic_write(Path(args.out) / "factors.json", json.dumps({"checkpoints": paths, "rows": rows}, indent=1))
     print("\n".join(lines))

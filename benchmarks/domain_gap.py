@@ -1,6 +1,6 @@
 """Is the synthetic world hard in the right way? Domain gap, closability and Haar recall, measured.
 
-    python benchmarks/domain_gap.py [--quick] [--out runs/domain_gap] [--doc docs/bench-data.md]
+    python benchmarks/domain_gap.py [--quick] [--out runs/domain_gap] [--doc docs/results/synthetic-domain-gap.md]
 
 1. Generates studio and cabin-nir crops (train and test, disjoint identities) and scenes.
 2. Trains a small FerNet (plain torch loop) on labelled studio faces and evaluates it on held-out
@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 
 from fer_edge.config import load_config
-from fer_edge.train.data.loaders import load_dataset
-from fer_edge.train.data.sources import WORLD_VERSION, crop_key, role_identities, role_seed
-from fer_edge.train.data.synth import MARKER, generate
+from fer_edge.data.loaders import load_dataset
+from fer_edge.data.sources import WORLD_VERSION, crop_key, role_identities, role_seed
+from fer_edge.data.synth import MARKER, generate
 
 TARGETS = {"studio_strong": 90.0, "drop": 20.0, "cabin_oracle_strong": 85.0, "haar_studio": 90.0}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """``data faces`` on cabin-nir footage: face recall against ground truth, and frames per second.
 
-    python benchmarks/faces_fps.py [--scenes 200] [--video 150] [--workers 2] [--doc docs/bench-footage.md]
+    python benchmarks/faces_fps.py [--scenes 200] [--video 150] [--workers 2] [--doc docs/results/footage-faces.md]
 
 1. Generates synthetic cabin-nir scene frames (640×480, 0–3 faces each) and one cabin-nir clip
    (640×480, one moving head), both with ``frames.jsonl`` ground truth (cached under ``--out``).
@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from fer_edge.config import load_config
+from fer_edge.data.faces import extract_faces
+from fer_edge.data.synth import MARKER, generate
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.crop import CropPolicy
-from fer_edge.train.data.faces import extract_faces
-from fer_edge.train.data.synth import MARKER, generate
 
 BANDS = ((0, 15), (15, 30), (30, 45), (45, 90))
 
 
 def footage(out: Path, kind: str, count: int, seed: int, workers: int) -> Path:
-    from fer_edge.train.data.sources import WORLD_VERSION
+    from fer_edge.data.sources import WORLD_VERSION
 
     d = out / f"cabin-nir-{kind}-{count}-s{seed}-w{WORLD_VERSION}"
     if not (d / MARKER).is_file():
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="worker processes for the timed run (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/bench-footage")
-    p.add_argument("--doc", default="docs/bench-footage.md")
+    p.add_argument("--doc", default="docs/results/footage-faces.md")
     args = p.parse_args(argv)
     out = Path(args.out)
     scenes = footage(out, "scenes", args.scenes, args.seed, args.workers)

@@ -10,7 +10,7 @@ reaching for an adversary:
   (``train.evaluation.adabn``, the same code ``train.adabn`` runs). It fixes a gap that lives in the first
   and second moments of the activations (a darker, lower-contrast camera). A half-and-half mix of source
   and target statistics is scored too.
-* **Prior correction** (``fer_edge/evaluation/label_shift.py``): a driver camera sees mostly neutral faces;
+* **Prior correction** (``train/label_shift.py``): a driver camera sees mostly neutral faces;
   if only the class balance changed, adding ``log(π_t/π_s)`` to the logits is the Bayes fix. π_t is
   estimated by EM (Saerens 2002) on the unlabelled ``target_val`` posteriors, and by BBSE (Lipton 2018)
   from the held-out source confusion matrix. The row with the **true** target prior uses target labels:
@@ -55,8 +55,8 @@ def score_checkpoint(net, data: Dict[str, np.ndarray], device) -> Dict[str, obje
     """Target-test accuracy of one checkpoint under each post-hoc correction, and the estimated neutral share."""
     import torch
 
-    from fer_edge.evaluation.label_shift import bbse_prior, em_prior, prior_adjustment
     from fer_edge.train.evaluation import adabn, predict
+    from fer_edge.train.label_shift import bbse_prior, em_prior, prior_adjustment
 
     x = {k: torch.from_numpy(v) for k, v in data.items() if k.startswith("x_")}
     y_test, y_src = data["y_test"], data["y_src"]
@@ -89,7 +89,7 @@ def score_checkpoint(net, data: Dict[str, np.ndarray], device) -> Dict[str, obje
 
 
 def load_data(cfg, spec, target_n: int) -> Dict[str, np.ndarray]:
-    from fer_edge.train.data.sources import load_split
+    from fer_edge.data.sources import load_split
 
     data: Dict[str, np.ndarray] = {}
     for role, key, labelled in (("target", "x_target", False), ("target_val", "x_val", False),
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="overrides", nargs="*", default=[])
     ap.add_argument("--target-n", type=int, default=1000, help="unlabelled target faces for AdaBN (default 1000)")
     ap.add_argument("--out", default="runs/posthoc-target")
-    ap.add_argument("--report", default="docs/bench-posthoc.md")
+    ap.add_argument("--report", default="docs/results/post-hoc-corrections.md")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-posthoc] %(message)s")
     import torch

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Regenerate BENCHMARKS.md: run every benchmark of the project, then assemble their write-ups.
 
-``make bench`` calls this. Each area writes its own figures to ``docs/bench-<area>.md`` together
+``make bench`` calls this. Each benchmark writes its own figures to a page of ``docs/results/`` together
 with the exact command that produced them; this script
 
 1. runs every ``benchmarks/<name>.py`` (except itself) and the side-by-side speed benchmark
-   (``fer-edge bench`` on the main job's models, written into ``docs/bench-eval.md``),
-2. assembles BENCHMARKS.md at the repository root: one section per ``docs/bench-*.md``, headed by
+   (``fer-edge bench`` on the main job's models, written into ``docs/results/backend-speed.md``),
+2. assembles BENCHMARKS.md at the repository root: one section per page of ``docs/results/``, headed by
    the command that regenerates it and the status of this run, so every figure names its command.
 
 A step that fails is reported in BENCHMARKS.md and the script goes on; the exit code is 1 when
@@ -35,50 +35,45 @@ from typing import Dict, List, Optional, Sequence
 from fer_edge.runtime.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Preferred order of areas (anything else follows alphabetically).
-ORDER = ("pipeline",
-         "data", "domain_gap", "factors", "domain_factors", "footage", "faces_fps",
-         "train", "train_methods", "train-seeds10", "train-kiosk", "train-dev-pixda", "train-long", "posthoc",
-         "posthoc_target", "train-w4", "train-pooled", "train-nchw", "train-dev",
-         "train-dev-long", "train-dev16", "train-dev-mcc", "train-dev-contract", "train-dev-s6", "calibration", "int8",
-         "runtime", "runtime_accuracy", "eval")
-TITLES = {"pipeline": "The main job (make demo)",
-          "data": "Synthetic world and the domain gap", "domain_gap": "Synthetic world and the domain gap",
-          "factors": "Where the domain gap comes from: camera factors, per class",
-          "domain_factors": "Where the domain gap comes from: camera factors, per class",
-          "train": "Adaptation methods", "train_methods": "Adaptation methods",
-          "train-long": "Adaptation methods at 3× the steps (benchmark world, three seeds)",
-          "train-seeds10": "pixel_da against source-only over ten seeds (benchmark world)",
-          "train-kiosk": "pixel_da on the kiosk camera (studio → kiosk, three seeds)",
-          "train-dev-pixda": "Dev world: choosing pixel_da's settings (pixel-level adaptation)",
-          "train-dev-s6": "Dev world: DANN, self-training, IWDAN and the budget under the CLAHE contract",
-          "posthoc": "Post-hoc label-free corrections: AdaBN and class-prior correction",
-          "posthoc_target": "Post-hoc label-free corrections: AdaBN and class-prior correction",
-          "train-dev": "Adaptation methods on the dev world (where settings are chosen)",
-          "train-dev-long": "Adaptation methods on the dev world at 3× the steps (one seed)",
-          "train-dev16": "Adaptation methods on the dev world at 2× the steps (three seeds)",
-          "train-dev-mcc": "Dev world: the MCC companion loss and pitch-aware pose_adv",
-          "train-dev-contract": "Dev world: the crop contract (CLAHE, margin) and viewpoint augmentation",
-          "train-w4": "Adaptation methods, the previous crop contract (margin 0.2, no CLAHE)",
-          "train-nchw": "Adaptation methods, the third session's draw (NCHW weights, margin 0.2, no CLAHE)",
-          "train-pooled": "Adaptation methods, the previous crop contract's two draws pooled (ten runs per method)",
-          "footage": "Faces from camera footage: recall and FPS", "faces_fps": "Faces from camera footage",
-          "calibration": "INT8 calibration", "int8": "INT8 calibration", "runtime": "Runtime FPS and soak",
-          "runtime_accuracy": "Runtime accuracy on video",
-          "eval": "Speed side by side: torch eager, ORT FP32, ORT INT8, TensorRT"}
-#: Per script: extra arguments and the write-up it produces (default: no arguments, docs/bench-<script>.md).
+RESULTS = "docs/results"
+#: Every page of ``docs/results/``, in the order BENCHMARKS.md shows them, with its section title (a page not
+#: listed here follows alphabetically, titled by its file name). Pages are named by what they measure.
+PAGES = (
+    ("headlines", "Headlines on the synthetic world: every goal, measured"),
+    ("main-job", "The main job (make demo)"),
+    ("real-faces", "Real faces: FER2013 → BUAA-VisNir near-infrared"),
+    ("synthetic-domain-gap", "Synthetic world and the domain gap"),
+    ("domain-factors", "Where the domain gap comes from: camera factors, per class"),
+    ("footage-faces", "Faces from camera footage: recall and speed"),
+    ("adaptation-methods", "Adaptation methods (benchmark world, five seeds)"),
+    ("pixel-da-ten-seeds", "pixel_da against source-only over ten seeds (benchmark world)"),
+    ("pixel-da-kiosk", "pixel_da on the kiosk camera (studio → kiosk, three seeds)"),
+    ("training-budget", "Adaptation methods at 3× the steps (benchmark world, three seeds)"),
+    ("post-hoc-corrections", "Post-hoc label-free corrections: AdaBN and class-prior correction"),
+    ("dev-adaptation-methods", "Dev world: adaptation methods (where settings are chosen)"),
+    ("dev-pose-adv-and-mcc", "Dev world: the MCC companion loss and pitch-aware pose_adv"),
+    ("dev-crop-contract", "Dev world: the crop contract (CLAHE, margin) and viewpoint augmentation"),
+    ("dev-cabin-remedies", "Dev world: DANN, self-training, IWDAN and the budget under the CLAHE contract"),
+    ("dev-pixel-da-settings", "Dev world: choosing pixel_da's settings (pixel-level adaptation)"),
+    ("int8-calibration", "INT8 calibration"),
+    ("runtime-speed", "Runtime speed, accuracy on video and soak"),
+    ("backend-speed", "Speed side by side: torch eager, ORT FP32, ORT INT8, TensorRT"),
+)
+TITLES = dict(PAGES)
+#: Per script: extra arguments and the page it writes (default: no arguments, docs/results/<script>.md).
 #: ``{model}``/``{int8}`` stand for the main job's FP32/INT8 ONNX; a step whose model is missing is skipped.
 SCRIPTS = {
-    "domain_gap": ([], "docs/bench-data.md"),
-    "bench_real": ([], "docs/bench-real.md"),  # skips with one line unless DATA names the real datasets
-    "domain_factors": ([], "docs/bench-factors.md"),
-    "train_methods": (["--seeds", "0,1,2,3,4", "--jobs", "2"], "docs/bench-train.md"),
-    # the training benchmark's checkpoints (run before it: ORDER), every method and seed
-    "posthoc_target": (["--checkpoints", "runs/bench-train/*-seed*/best.pt"], "docs/bench-posthoc.md"),
-    "faces_fps": ([], "docs/bench-footage.md"),
-    "runtime_accuracy": (["--model", "{int8}"], "docs/bench-runtime.md"),
+    "domain_gap": ([], "docs/results/synthetic-domain-gap.md"),
+    "bench_real": ([], "docs/results/real-faces.md"),  # skips with one line unless DATA names the real datasets
+    "domain_factors": ([], "docs/results/domain-factors.md"),
+    "train_methods": (["--seeds", "0,1,2,3,4", "--jobs", "2"], "docs/results/adaptation-methods.md"),
+    # the training benchmark's checkpoints (run before it: PAGES), every method and seed
+    "posthoc_target": (["--checkpoints", "runs/bench-train/*-seed*/best.pt"], "docs/results/post-hoc-corrections.md"),
+    "faces_fps": ([], "docs/results/footage-faces.md"),
+    "runtime_accuracy": (["--model", "{int8}"], "docs/results/runtime-speed.md"),
 }
 DEFAULT_INT8 = "runs/default/calibrate/model.int8.onnx"
+EVAL_DOC = f"{RESULTS}/backend-speed.md"
 #: The main job's artefacts (``fer-edge pipeline`` / ``make demo`` layout).
 DEFAULT_MODEL = "runs/default/export/model.onnx"
 
@@ -110,22 +105,22 @@ class Plan:
     steps: List[Step] = field(default_factory=list)
 
 
-def _area(name: str) -> str:
-    return name[len("bench-"):] if name.startswith("bench-") else name
+def _page_key(stem: str):
+    order = [name for name, _ in PAGES]
+    return (order.index(stem) if stem in order else len(order), stem)
 
 
-def _order_key(name: str):
-    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+def _step_key(step: Step):
+    return _page_key(Path(step.doc).stem)
 
 
 def eval_step(root: Path, model: Optional[str], python: str) -> Step:
     model_path = Path(model) if model else root / DEFAULT_MODEL
     rel = os.path.relpath(model_path, root) if model_path.is_absolute() else str(model_path)
-    cmd = [python, "-m", "fer_edge.cli", "bench", "--model", rel, "--out", "runs/bench", "--doc",
-           "docs/bench-eval.md"]
+    cmd = [python, "-m", "fer_edge.cli", "bench", "--model", rel, "--out", "runs/bench", "--doc", EVAL_DOC]
     skip = "" if (root / rel).is_file() else \
         f"no model at {rel}: run `make demo` (or `fer-edge pipeline`) first, or pass --model"
-    return Step("eval", cmd, "docs/bench-eval.md", skip=skip, display="fer-edge " + " ".join(cmd[3:]))
+    return Step("eval", cmd, EVAL_DOC, skip=skip, display="fer-edge " + " ".join(cmd[3:]))
 
 
 def make_plan(root: Path, model: Optional[str] = None, python: str = sys.executable) -> Plan:
@@ -135,13 +130,13 @@ def make_plan(root: Path, model: Optional[str] = None, python: str = sys.executa
     for script in sorted((root / "benchmarks").glob("*.py")):
         if script.name == Path(__file__).name or script.name.startswith("_"):
             continue
-        extra, doc = SCRIPTS.get(script.stem, ([], f"docs/bench-{script.stem}.md"))
+        extra, doc = SCRIPTS.get(script.stem, ([], f"{RESULTS}/{script.stem}.md"))
         args = [models.get(a, a) for a in extra]
         missing = [a for a, t in zip(args, extra) if t in models and not (root / a).is_file()]
         skip = f"no model at {missing[0]}: run `make demo` (or `fer-edge pipeline`) first" if missing else ""
         plan.steps.append(Step(script.stem, [python, f"benchmarks/{script.name}", *args], doc, skip=skip))
     plan.steps.append(eval_step(root, model, python))
-    plan.steps.sort(key=lambda s: _order_key(s.name))
+    plan.steps.sort(key=_step_key)
     return plan
 
 
@@ -167,40 +162,42 @@ def run_step(step: Step, root: Path, log_dir: Path, timeout_s: float) -> None:
 
 
 def _body(doc: Path) -> str:
-    """The write-up without its own top-level heading (BENCHMARKS.md gives each a ``##``)."""
+    """The page without its own top-level heading (BENCHMARKS.md gives each a ``##``)."""
     lines = doc.read_text(encoding="utf-8").splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
     # demote headings one level so the sections nest under BENCHMARKS.md's own
     text = "\n".join("#" + ln if ln.startswith("#") else ln for ln in lines).strip() + "\n"
-    # links between write-ups (and their pictures) are relative to docs/; BENCHMARKS.md sits one level up
-    return re.sub(r"\]\((?!https?:|#|/|\.\./)([^)]+\.(?:md|png|svg|jpg)(?:#[^)]*)?)\)",
-                  lambda m: f"](docs/{m.group(1)})", text)
+
+    # links are relative to the page's folder (docs/results/); BENCHMARKS.md sits at the repository root
+    def rebase(m: re.Match[str]) -> str:
+        return f"]({os.path.normpath(os.path.join(RESULTS, m.group(1)))}{m.group(2) or ''})"
+
+    return re.sub(r"\]\((?!https?:|#|/)([^)#]+\.(?:md|png|svg|jpg))(#[^)]*)?\)", rebase, text)
 
 
 def assemble(plan: Plan, out: Path) -> str:
-    """BENCHMARKS.md text from every ``docs/bench-*.md``, each headed by its regenerate command and status."""
+    """BENCHMARKS.md text from every page of ``docs/results/``, each headed by its regenerate command and status."""
     by_doc: Dict[str, Step] = {s.doc: s for s in plan.steps}
-    docs = sorted((plan.root / "docs").glob("bench-*.md"), key=lambda p: _order_key(_area(p.stem)))
+    docs = sorted((plan.root / RESULTS).glob("*.md"), key=lambda p: _page_key(p.stem))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     parts = ["# Benchmarks", "",
-             f"Assembled by `python benchmarks/run_all.py` (`make bench`) on {now} from the write-ups in "
-             "`docs/bench-*.md`. Every section names the command that produced its figures; rerun it to "
+             f"Assembled by `python benchmarks/run_all.py` (`make bench`) on {now} from the pages of "
+             f"`{RESULTS}/`. Every section names the command that produced its figures; rerun it to "
              "check them on your machine. Ratios travel between machines better than milliseconds.", ""]
     rows = ["| section | regenerate with | this run |", "|---|---|---|"]
     for doc in docs:
         rel = os.path.relpath(doc, plan.root)
         step = by_doc.get(rel)
-        rows.append(f"| [{TITLES.get(_area(doc.stem), _area(doc.stem))}](#{_area(doc.stem)}) | "
+        rows.append(f"| [{TITLES.get(doc.stem, doc.stem)}](#{doc.stem}) | "
                     f"`{step.shown() if step else 'see the section'}` | {step.status if step else 'no command'} |")
     missing = [s for s in plan.steps if not (plan.root / s.doc).is_file()]
     for s in missing:
-        rows.append(f"| {TITLES.get(s.name, s.name)} (no write-up yet) | `{s.shown()}` | {s.status} |")
+        rows.append(f"| {TITLES.get(Path(s.doc).stem, s.name)} (no page yet) | `{s.shown()}` | {s.status} |")
     parts += rows + [""]
     for doc in docs:
-        area = _area(doc.stem)
         step = by_doc.get(os.path.relpath(doc, plan.root))
-        parts += [f'<a id="{area}"></a>', f"## {TITLES.get(area, area)}", "",
+        parts += [f'<a id="{doc.stem}"></a>', f"## {TITLES.get(doc.stem, doc.stem)}", "",
                   f"_Source: `{os.path.relpath(doc, plan.root)}` — regenerate: "
                   f"`{step.shown() if step else 'see below'}` — this run: {step.status if step else '—'}_", "",
                   _body(doc)]

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
 
     video_dir = Path(args.video) if args.video else Path(args.work) / f"{args.domain}-video-{args.frames}-s{args.seed}"
     if not (video_dir / "frames.jsonl").is_file():
-        from fer_edge.train.data.synth import generate
+        from fer_edge.data.synth import generate
 
         generate(args.domain, "video", video_dir, args.frames, identities=20, seed=args.seed, workers=1)
     meta = json.loads((video_dir / "synth.json").read_text()) if (video_dir / "synth.json").is_file() else {}

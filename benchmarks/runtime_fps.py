@@ -99,7 +99,7 @@ def synthetic_clip(work: Path, frames: int, seed: int = 0) -> Path:
     """
     out = work / f"studio-video-{frames}-s{seed}"
     if not (out / "frames.jsonl").is_file():
-        from fer_edge.train.data.synth import generate
+        from fer_edge.data.synth import generate
 
         generate("studio", "video", out, frames, identities=20, seed=seed, workers=1)
     meta = json.loads((out / "synth.json").read_text())

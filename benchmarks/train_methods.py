@@ -1,4 +1,4 @@
-"""Train every method on the default synthetic task (studio → cabin-nir) and write docs/bench-train.md.
+"""Train every method on the default synthetic task (studio → cabin-nir) and write docs/results/adaptation-methods.md.
 
     python benchmarks/train_methods.py                         # 3 seeds, all methods, default config
     python benchmarks/train_methods.py --seeds 0 --methods source_only,dann --epochs 2
@@ -31,6 +31,9 @@ from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.errors import ConfigError
 from fer_edge.train.config import METHOD_NAMES
 
+#: The experiment switches of the methods the shipped config does not train (pitch-aware pose_adv).
+METHODS_OVERLAY = Path(__file__).resolve().parent / "overlays" / "methods.yaml"
+
 
 def _ms(vals: List[float]) -> str:
     if not vals:
@@ -49,8 +52,8 @@ def _cpu(runs: List[dict]) -> str:
     return f"{statistics.mean(vals) / 60:.1f}" if vals else "—"
 
 
-def parse_variants(specs: List[str], config: str = "default",
-                   overrides: Sequence[str] = ()) -> Dict[str, Tuple[str, List[str]]]:
+def parse_variants(specs: List[str], config: str = "default", overrides: Sequence[str] = (),
+                   overlays: Sequence[str] = ()) -> Dict[str, Tuple[str, List[str]]]:
     """``["NAME=METHOD k=v ..."]`` → ``{NAME: (METHOD, [k=v, ...])}``, checked before anything trains.
 
     Variants change training only (``train.*``, ``model.*``): every row of one table must be measured
@@ -70,7 +73,7 @@ def parse_variants(specs: List[str], config: str = "default",
         if bad:
             raise SystemExit(f"--variant {spec!r}: {bad[0]!r} is not a training setting; {form}")
         try:
-            load_config(config, list(overrides) + extra)
+            load_config(config, list(overrides) + extra, overlays=overlays)
         except ConfigError as exc:
             raise SystemExit(f"--variant {spec!r}: {exc}") from None
         out[name] = (method, extra)
@@ -180,7 +183,7 @@ def run_parallel(args: argparse.Namespace, methods: List[str]) -> Dict[str, List
     procs = []
     for k, g in enumerate(x for x in groups if x):
         cmd = [sys.executable, __file__, "--config", args.config, "--methods", ",".join(g), "--seeds", args.seeds,
-               "--out", args.out, "--part", str(k), "--set", *args.overrides]
+               "--out", args.out, "--part", str(k), "--overlay", *args.overlays, "--set", *args.overrides]
         for v in args.variant:
             cmd += ["--variant", v]
         if args.reuse:
@@ -223,9 +226,12 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHOD_NAMES))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--overlay", dest="overlays", nargs="*", default=[str(METHODS_OVERLAY)],
+                    help="YAML files merged onto --config before --set (default: the settings the methods the shipped "
+                         "config does not train are measured with, benchmarks/overlays/methods.yaml)")
     ap.add_argument("--set", dest="overrides", nargs="*", default=[])
     ap.add_argument("--out", default="runs/bench-train")
-    ap.add_argument("--report", default="docs/bench-train.md")
+    ap.add_argument("--report", default="docs/results/adaptation-methods.md")
     ap.add_argument("--jobs", type=int, default=1,
                     help="train the methods in this many parallel processes (1 thread each), then merge")
     ap.add_argument("--reuse", action="store_true",
@@ -238,31 +244,32 @@ def main(argv=None) -> int:
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)  # internal: a worker of --jobs
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench-train] %(message)s")
-    from fer_edge.train.data.sources import ROLES, load_split
+    from fer_edge.data.sources import ROLES, load_split
     from fer_edge.train.trainer import train
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    variants = parse_variants(args.variant, args.config, overrides)
+    variants = parse_variants(args.variant, args.config, overrides, args.overlays)
     if args.part is None:
         methods += [v for v in variants if v not in methods]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     results: Dict[str, List[dict]] = {m: [] for m in methods}
-    cfg0 = load_config(args.config, overrides)
+    cfg0 = load_config(args.config, overrides, overlays=args.overlays)
     datasets = {r: ds for r in ROLES if (ds := load_split(cfg0, r)) is not None}
     t0 = time.time()
     if args.jobs > 1 and args.part is None:
         results = run_parallel(args, methods)
     else:
         for seed in seeds:
-            cfg = load_config(args.config, overrides + [f"train.seed={seed}"])
+            cfg = load_config(args.config, overrides + [f"train.seed={seed}"], overlays=args.overlays)
             for m in methods:
                 out = Path(args.out) / f"{m}-seed{seed}"
                 if args.reuse and (out / "summary.json").is_file():
                     results[m].append(json.loads((out / "summary.json").read_text()))
                     continue
                 method, extra = variants.get(m, (m, []))
-                run_cfg = load_config(args.config, overrides + extra + [f"train.seed={seed}"]) if extra else cfg
+                run_cfg = load_config(args.config, overrides + extra + [f"train.seed={seed}"],
+                                      overlays=args.overlays) if extra else cfg
                 results[m].append(train(run_cfg, datasets, out, method=method))
     if args.part is not None:
         atomic_write(Path(args.out) / f"results-{args.part}.json", json.dumps(results))
@@ -273,8 +280,12 @@ def main(argv=None) -> int:
             results[m] += [dict(r, draw=k) for r in pooled.get(m, [])]
     cmd = "python benchmarks/train_methods.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     t = cfg0.train
+    root = Path(__file__).resolve().parents[1]
+    overlaid = "".join(f" + `{Path(o).resolve().relative_to(root) if Path(o).resolve().is_relative_to(root) else o}`"
+                       for o in args.overlays)
     lines = [report_title(cfg0.data.source, cfg0.data.target), "",
-             f"Command: `{cmd.strip()}`  ", f"Config: `{args.config}` + `{' '.join(overrides) or 'no overrides'}`; "
+             f"Command: `{cmd.strip()}`  ",
+             f"Config: `{args.config}`{overlaid} + `{' '.join(overrides) or 'no overrides'}`; "
              f"backbone {cfg0.model.backbone} (width {cfg0.model.width}), input {cfg0.preprocess.size} px "
              f"{cfg0.preprocess.colour}, crop margin {cfg0.crop.margin}"
              f"{' with CLAHE' if cfg0.crop.clahe else ' without CLAHE'}, "

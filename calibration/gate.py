@@ -27,8 +27,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from fer_edge.runtime.bars import bars_off
+from fer_edge.runtime.metrics import Scores, percent
+from fer_edge.runtime.metrics import agreement as top1_agreement
+from fer_edge.runtime.metrics import score as score_probs
 
-from .metrics import Metrics, evaluate, predict, session
+from .sessions import predict, session
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class Agreement:
     """How far INT8's probabilities are from FP32's on the same images (no labels involved)."""
 
     n: int
-    agreement: float  # percent of images with the same top-1 class
+    agreement: float  # percent of images with the same top-1 class (the unit of calibrate.min_agreement)
     mean_kl: float  # mean KL(p_fp32 ‖ p_int8), nats
     max_prob_shift: float  # largest |p_int8 − p_fp32| over all images and classes
     mean_tv: float  # mean total-variation distance ½·Σ|p_int8 − p_fp32|
@@ -52,7 +55,7 @@ class Agreement:
 def agreement(fp32: np.ndarray, int8: np.ndarray) -> Agreement:
     eps = 1e-7
     p, q = np.clip(fp32, eps, 1.0), np.clip(int8, eps, 1.0)
-    return Agreement(n=len(fp32), agreement=float(np.mean(fp32.argmax(1) == int8.argmax(1))) * 100.0,
+    return Agreement(n=len(fp32), agreement=percent(top1_agreement(fp32.argmax(1), int8.argmax(1))),
                      mean_kl=float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1))),
                      max_prob_shift=float(np.max(np.abs(fp32 - int8))) if len(fp32) else 0.0,
                      mean_tv=tv_distance(int8, fp32))
@@ -65,8 +68,8 @@ class FlavourCheck:
     flavour: str
     gate: Agreement
     passed: bool
-    validation: Optional[Metrics] = None  # with a labelled validation set: INT8 accuracy there
-    drop: Optional[float] = None  # FP32 − INT8 accuracy on the validation set, points
+    validation: Optional[Scores] = None  # with a labelled validation set: INT8 accuracy there (fractions)
+    drop: Optional[float] = None  # FP32 − INT8 accuracy on the validation set, points (calibrate.max_drop's unit)
 
 
 @dataclass
@@ -97,7 +100,7 @@ class GateResult:
     min_agreement: float
     max_drop: Optional[float]
     checks: Dict[str, FlavourCheck]
-    fp32_validation: Optional[Metrics] = None
+    fp32_validation: Optional[Scores] = None
     excluded: List[str] = field(default_factory=list)
     steps: List[GateStep] = field(default_factory=list)
     sensitivity: List[Dict[str, Any]] = field(default_factory=list)
@@ -124,19 +127,19 @@ def tv_distance(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.mean(0.5 * np.abs(p - q).sum(axis=1)))
 
 
-def accuracy_drop(fp32: Metrics, int8: Metrics) -> float:
+def accuracy_drop(fp32: Scores, int8: Scores) -> float:
     """Points of accuracy lost by INT8 (negative when INT8 happens to score higher)."""
-    return fp32.accuracy - int8.accuracy
+    return percent(fp32.accuracy) - percent(int8.accuracy)
 
 
 def check(path: Union[str, os.PathLike], flavour: str, data: GateData, min_agreement: float,
-          max_drop: Optional[float], fp32_val: Optional[Metrics]) -> FlavourCheck:
+          max_drop: Optional[float], fp32_val: Optional[Scores]) -> FlavourCheck:
     """Judge one INT8 model: agreement on the gate faces, and the validation drop when labels were given."""
     sess = session(path)
     agree = agreement(data.fp32_probs, predict(sess, data.x))
     res = FlavourCheck(flavour, agree, passed=agree.agreement >= min_agreement)
     if data.has_validation and fp32_val is not None:
-        res.validation = evaluate(predict(sess, data.val_x), data.val_y, reference=data.val_fp32_probs)
+        res.validation = score_probs(predict(sess, data.val_x), data.val_y, reference=data.val_fp32_probs)
         res.drop = accuracy_drop(fp32_val, res.validation)
         if max_drop is not None and res.drop > max_drop:
             res.passed = False
@@ -162,7 +165,7 @@ def sensitivity(quantize_fn: QuantizeFn, candidates: Sequence[str], flavours: Se
 
 
 def _step(quantize_fn: QuantizeFn, paths: Mapping[str, Path], excluded: List[str], data: GateData,
-          min_agreement: float, max_drop: Optional[float], fp32_val: Optional[Metrics]) -> GateStep:
+          min_agreement: float, max_drop: Optional[float], fp32_val: Optional[Scores]) -> GateStep:
     checks = {}
     for flavour, path in paths.items():
         quantize_fn(path, flavour=flavour, nodes_to_exclude=list(excluded))
@@ -183,7 +186,7 @@ def run_gate(quantize_fn: QuantizeFn, paths: Mapping[str, Path], candidates: Seq
              workdir: Union[str, os.PathLike]) -> GateResult:
     """Quantize every flavour in ``paths``, judge it; when one fails, keep the most sensitive layers in float
     (in every flavour) until all pass. On return each path holds the last model tried."""
-    fp32_val = evaluate(data.val_fp32_probs, data.val_y) if data.has_validation else None
+    fp32_val = score_probs(data.val_fp32_probs, data.val_y) if data.has_validation else None
     step = _step(quantize_fn, paths, [], data, min_agreement, max_drop, fp32_val)
     _log_step(step, min_agreement)
     result = GateResult(passed=step.passed, min_agreement=min_agreement, max_drop=max_drop, checks=step.checks,
@@ -214,7 +217,7 @@ def run_gate(quantize_fn: QuantizeFn, paths: Mapping[str, Path], candidates: Seq
 
 
 def _prune(quantize_fn: QuantizeFn, paths: Mapping[str, Path], step: GateStep, excluded: List[str], data: GateData,
-           min_agreement: float, max_drop: Optional[float], fp32_val: Optional[Metrics],
+           min_agreement: float, max_drop: Optional[float], fp32_val: Optional[Scores],
            result: GateResult) -> Tuple[GateStep, List[str]]:
     """Quantize again each float layer the passing set does not need (greedy order adds some that did not help:
     sensitivity is measured one layer at a time). Every float layer costs speed, on the CPU most of all."""

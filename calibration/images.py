@@ -96,10 +96,9 @@ def _detect_arrays(folder: Path, contract: Contract, limit: int, labelled: bool,
     Goes through the footage cache of ``fer-edge data faces``, so frames that training (``data.detect``)
     or an earlier calibration already cut with the same policy are not detected again.
     """
-    from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.data.faces import footage_dataset
+    from fer_edge.data.faces import footage_dataset
 
-    policy = CropPolicy.from_dict(contract.crop) if contract.crop else CropPolicy()
+    policy = contract.policy
     ds = footage_dataset(folder, policy, contract.labels, progress=False)
     if labelled:
         ds = ds.subset([i for i, r in enumerate(ds.records) if r.label >= 0])
@@ -137,9 +136,9 @@ def load_images(folder: Union[str, Path], contract: Contract, num_images: int, m
     if detect:
         result = _detect_arrays(folder, contract, num_images, labelled, seed, exclude)
     else:
-        from fer_edge.train.data.faces import precut_finish
+        from fer_edge.data.faces import precut_finish
 
-        ds.finish = precut_finish(folder, contract.crop)  # refuses crops cut under another policy; CLAHE as deployed
+        ds.finish = precut_finish(folder, contract.policy)  # refuses crops cut under another policy; CLAHE as deployed
         ds, dropped = _drop_digests(ds, exclude)
         x, y, paths, skipped, digests = _arrays(ds, contract.preprocess, num_images, seed,
                                                 progress=min(len(ds), num_images) > 200)

@@ -21,19 +21,21 @@ import onnx
 
 from fer_edge.export.metadata import set_metadata
 from fer_edge.export.trt_ops import check_trt_ops
+from fer_edge.runtime.artefacts import calib_cache_path, calib_report_path, cpu_artefact_path
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.backends.base import META_PRECISION
 from fer_edge.runtime.errors import ConfigError, ModelError
 from fer_edge.runtime.manifest import Manifest, sha256_file, write_manifest
-from fer_edge.runtime.model import cpu_artefact_path
+from fer_edge.runtime.metrics import score
 
 from . import qdq
 from .cache import cache_header, write_cache
+from .config import CalibrateConfig as _Defaults
 from .cpu import check_fused, cpu_ranges, inspect_cpu, node_profile
 from .gate import GateData, GateResult, agreement, run_gate
 from .images import ImageSet, load_images
-from .metrics import evaluate, predict, session
 from .report import write_reports
+from .sessions import predict, session
 from .sets import load_sets
 
 log = logging.getLogger(__name__)
@@ -131,7 +133,7 @@ def _write_artefact(path: Path, data: bytes, contract, fp32_sha: str, extra: Dic
                     inputs: Optional[Dict[str, str]] = None) -> None:
     atomic_write(path, data)
     write_manifest(path, Manifest(kind="int8_onnx", precision="int8", labels=list(contract.labels),
-                                  preprocess=contract.preprocess.to_dict(), crop=dict(contract.crop),
+                                  preprocess=contract.preprocess.to_dict(), crop=contract.to_dict()["crop"],
                                   inputs={"fp32_onnx": fp32_sha, **(inputs or {})}, extra=extra))
 
 
@@ -148,19 +150,23 @@ def _source_comparison(quantize_for, data: GateData, source: ImageSet, excluded,
                             "amax_ratio_median": ratio,
                             "gate": asdict(agreement(data.fp32_probs, predict(sess, data.x)))}
     if data.has_validation:
-        comp["metrics"] = evaluate(predict(sess, data.val_x), data.val_y, data.val_fp32_probs).to_dict()
+        comp["metrics"] = score(predict(sess, data.val_x), data.val_y, data.val_fp32_probs).to_dict()
     return comp
 
 
-def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = "entropy", num_images: int = 500,
-              min_images: int = 100, eval_data: Optional[PathLike] = None, max_drop: Optional[float] = None,
-              detect: bool = False, compare_source: Optional[PathLike] = None, trt_version: str = "10.3.0",
-              max_fallback_layers: int = 16, seed: int = 0, gate_images: Optional[PathLike] = None,
-              min_agreement: float = 99.0, gate_max_images: int = 200, cpu: bool = True,
-              cpu_reduce_range: bool = False, splits: Optional[Dict[str, str]] = None) -> CalibrationResult:
+def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = _Defaults.method,
+              num_images: int = _Defaults.num_images, min_images: int = _Defaults.min_images,
+              eval_data: Optional[PathLike] = None, max_drop: Optional[float] = _Defaults.max_drop,
+              detect: bool = False, compare_source: Optional[PathLike] = None,
+              trt_version: str = _Defaults.trt_version, max_fallback_layers: int = _Defaults.max_fallback_layers,
+              seed: int = _Defaults.seed, gate_images: Optional[PathLike] = None,
+              min_agreement: float = _Defaults.min_agreement, gate_max_images: int = _Defaults.gate_images,
+              cpu: bool = _Defaults.cpu, cpu_reduce_range: bool = _Defaults.cpu_reduce_range,
+              splits: Optional[Dict[str, str]] = None) -> CalibrationResult:
     """Quantize ``model`` on ``images`` into ``out`` (TensorRT Q/DQ + sidecar, ``.cache``, ``.json``/``.md``
     report) and, with ``cpu``, ``<out stem>-cpu.onnx`` (ONNX Runtime's U8S8 layout) from the same ranges.
 
+    Defaults are :class:`~fer_edge.calibration.config.CalibrateConfig`'s (the ``calibrate:`` section's).
     The gate (label-free, see :mod:`.gate`) compares each flavour with FP32 on ``gate_images`` — or on a
     share of ``images`` held back before calibration — and needs ``min_agreement`` % top-1 agreement.
     ``eval_data`` is a labelled *validation* set (never the split a report quotes): its accuracy drop is
@@ -220,7 +226,7 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = "e
                       if source is not None else None)
 
     passed = gate.passed
-    report_json = out.with_suffix(".json") if out.suffix == ".onnx" else out.with_name(out.name + ".report.json")
+    report_json = calib_report_path(out)
     report: Dict[str, Any] = {
         "status": "passed" if passed else "FAILED INT8 gate — no model written",
         "out": str(out), "cpu_out": str(cpu_out) if cpu_out else None, "fp32_model": str(model),
@@ -252,10 +258,10 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = "e
         _write_artefact(cpu_out, cpu_blob, contract, fp32_sha,
                         {**extra, "flavour": "cpu", "layout": CPU_LAYOUT, "reduce_range": cpu_reduce_range},
                         inputs={"int8_onnx": sha256_file(out)})
-    cache_path = out.with_suffix(".cache") if out.suffix == ".onnx" else out.with_name(out.name + ".cache")
+    cache_path = calib_cache_path(out)
     write_cache(cache_path, info.activation_scales, trt_version)
     write_manifest(cache_path, Manifest(kind="calibration_cache", precision="int8", labels=list(contract.labels),
-                                        preprocess=contract.preprocess.to_dict(), crop=dict(contract.crop),
+                                        preprocess=contract.preprocess.to_dict(), crop=contract.to_dict()["crop"],
                                         inputs={"fp32_onnx": fp32_sha},
                                         extra={"trt_version": trt_version, "header": cache_header(trt_version),
                                                "method": method, "excluded": excluded}))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Union
 
 from fer_edge.runtime.atomic import atomic_write
+from fer_edge.runtime.metrics import percent
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -40,7 +41,7 @@ def _gate_rows(report: Mapping[str, Any]) -> List[str]:
     for name, c in (gate.get("checks") or {}).items():
         a, v = c["gate"], c.get("validation") or {}
         rows.append(f"| {name} | {_fmt(a['agreement'])} | {_fmt(a['mean_kl'], 5)} | {_fmt(a['max_prob_shift'], 3)} | "
-                    f"{_fmt(a['mean_tv'], 4)} | {_fmt(v.get('accuracy'))} | {_fmt(c.get('drop'))} | "
+                    f"{_fmt(a['mean_tv'], 4)} | {_fmt(percent(v.get('accuracy')))} | {_fmt(c.get('drop'))} | "
                     f"{'ok' if c['passed'] else 'fails'} |")
     limit = f"top-1 agreement ≥ {_fmt(gate['min_agreement'])} %"
     if gate.get("max_drop") is not None:
@@ -50,7 +51,8 @@ def _gate_rows(report: Mapping[str, Any]) -> List[str]:
     if val:
         vs = sets.get("validation") or {}
         rows += [f"Labelled validation set `{vs.get('source')}` ({val['n']} faces): FP32 accuracy "
-                 f"{_fmt(val['accuracy'])} %, macro-F1 {_fmt(val['macro_f1'])} %. It is a validation split: the "
+                 f"{_fmt(percent(val['accuracy']))} %, macro-F1 {_fmt(percent(val['macro_f1']))} %. It is a "
+                 "validation split: the "
                  "accuracy a report quotes comes from another one.", ""]
     else:
         rows += ["No labelled validation set was given (`--eval`): no accuracy was measured here.", ""]
@@ -128,7 +130,7 @@ def markdown(report: Mapping[str, Any]) -> str:
                   f"{_fmt(cr.get('amax_median'), 3)} (target {_fmt(rng.get('amax_median'), 3)}), median amax ratio "
                   f"source/target {_fmt(comp.get('amax_ratio_median'), 3)}; top-1 agreement with FP32 on the gate "
                   f"faces {_fmt(comp['gate']['agreement'])} %"
-                  + (f", validation accuracy {_fmt(m.get('accuracy'))} %." if m else "."), ""]
+                  + (f", validation accuracy {_fmt(percent(m.get('accuracy')))} %." if m else "."), ""]
     if r.get("trt_cache"):
         lines += ["", f"TensorRT calibration cache: `{Path(r['trt_cache']).name}` (header `{r['trt_cache_header']}`)."]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """Read a folder of face crops into a :class:`FaceDataset` for parity checks and calibration.
 
-The data engineer's ``fer_edge.train.data.loaders.load_dataset(path, fmt="auto")`` understands the
+The data engineer's ``fer_edge.data.loaders.load_dataset(path, fmt="auto")`` understands the
 dataset layouts (FER2013 CSV, AffectNet, class folders …); a plain folder of images, which is what a
 deployment camera dump usually is, falls back to a recursive walk. Labels come from the parent
 folder name through :func:`~fer_edge.runtime.contract.label_index` (``happy/`` → happiness), or -1.
@@ -15,9 +15,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from fer_edge.data.dataset import FaceDataset, FaceRecord
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, label_index
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceDataset, FaceRecord
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def load_folder(root: Union[str, Path], labels: Sequence[str] = LABELS, name: st
     """The data engineer's ``load_dataset`` (any supported layout, labels in the model's order), else
     :func:`walk_folder` for what it does not recognise."""
     try:
-        from fer_edge.train.data.loaders import load_dataset
+        from fer_edge.data.loaders import load_dataset
     except ImportError:
         return walk_folder(root, labels, name)
     try:

@@ -8,18 +8,18 @@ This module imports ``onnx`` only, never torch, so INT8 calibration can reuse it
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Mapping
+from typing import Dict, Mapping
 
 import onnx
 
 from fer_edge.runtime.backends.base import META_CHECKPOINT_SHA256, META_CONTRACT, META_PRECISION, META_PRODUCER_VERSION
+from fer_edge.runtime.contract import Contract
 from fer_edge.runtime.manifest import producer_version
 
 
-def contract_metadata(contract: Mapping[str, Any], checkpoint_sha256: str, precision: str = "fp32") -> Dict[str, str]:
-    """The ``metadata_props`` of a fer-edge ONNX model (contract = {labels, preprocess, crop})."""
-    body = {"labels": list(contract["labels"]), "preprocess": dict(contract["preprocess"]),
-            "crop": dict(contract.get("crop", {}))}
+def contract_metadata(contract: Contract, checkpoint_sha256: str, precision: str = "fp32") -> Dict[str, str]:
+    """The ``metadata_props`` of a fer-edge ONNX model: its contract (labels, preprocess, crop) as JSON."""
+    body = contract.to_dict()
     return {
         META_CONTRACT: json.dumps(body, sort_keys=True),
         META_PRODUCER_VERSION: producer_version(),

@@ -23,6 +23,7 @@ import onnx
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.backends.base import INPUT_NAME, OUTPUT_LOGITS, OUTPUT_PROBS
 from fer_edge.runtime.contract import PreprocessSpec
+from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.errors import ConfigError, FerEdgeError, ModelError
 from fer_edge.runtime.manifest import Manifest, sha256_bytes, sha256_file, write_manifest
 
@@ -139,14 +140,12 @@ def check_interface(model: onnx.ModelProto, input_shape: Tuple[int, int, int], n
         log.warning("%s: %d BatchNormalization node(s) not folded into Conv: %s", where, len(leftover), leftover[:5])
 
 
-def synthetic_target_crops(n: int, spec: PreprocessSpec, crop: Dict[str, Any], domain: str = SYNTHETIC_DOMAIN):
+def synthetic_target_crops(n: int, spec: PreprocessSpec, policy: CropPolicy, domain: str = SYNTHETIC_DOMAIN):
     """``n`` faces rendered by the synthetic world in the deployment-camera domain and cut with the
     model's crop policy; the simple blob faces of ``images.synthetic_faces`` if the renderer is absent."""
     try:
-        from fer_edge.runtime.crop import CropPolicy
-        from fer_edge.train.data.synth.sample import render_crop
+        from fer_edge.data.synth.sample import render_crop
 
-        policy = CropPolicy.from_dict(crop) if crop else CropPolicy()
         faces = [render_crop(domain, i, 0, list(range(16)), spec.size, policy)[0] for i in range(n)]
         return faces, f"synthetic {domain} crops"
     except (ImportError, ValueError, KeyError, FerEdgeError) as exc:
@@ -155,7 +154,7 @@ def synthetic_target_crops(n: int, spec: PreprocessSpec, crop: Dict[str, Any], d
 
 
 def parity_inputs(parity_images: Optional[Union[str, Path]], spec: PreprocessSpec, labels,
-                  crop: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, list, str]:
+                  policy: Optional[CropPolicy] = None) -> Tuple[np.ndarray, list, str]:
     """(inputs, names, source): the given folder through the one ``preprocess``, else synthetic target crops."""
     if parity_images:
         from fer_edge.runtime.errors import DataError
@@ -168,7 +167,7 @@ def parity_inputs(parity_images: Optional[Union[str, Path]], spec: PreprocessSpe
         return x, paths, f"images from {parity_images}"
     from fer_edge.runtime.contract import preprocess
 
-    faces, source = synthetic_target_crops(SYNTHETIC_PARITY_INPUTS, spec, crop or {})
+    faces, source = synthetic_target_crops(SYNTHETIC_PARITY_INPUTS, spec, policy or CropPolicy())
     return np.stack([preprocess(f, spec) for f in faces]), [f"{source} #{i}" for i in range(len(faces))], source
 
 
@@ -214,7 +213,7 @@ def export_onnx(checkpoint: Union[str, Path], out: Union[str, Path], opset: int 
     opts = ort.SessionOptions()
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # polite on a shared CPU
     session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-    x, names, source = parity_inputs(parity_images, spec, contract["labels"], contract["crop"])
+    x, names, source = parity_inputs(parity_images, spec, contract.labels, contract.policy)
     batches = (static_batch,) if static_batch else DEFAULT_BATCHES
     report = check_parity(wrapper, session, x, names, batches=batches, atol=atol, source=source)
     log.info("export: %s", report.summary().splitlines()[0])
@@ -222,8 +221,9 @@ def export_onnx(checkpoint: Union[str, Path], out: Union[str, Path], opset: int 
         raise ModelError(f"{out}: ONNX Runtime disagrees with PyTorch, model NOT written.\n{report.summary()}")
 
     atomic_write(out, data)
-    manifest = Manifest(kind="onnx", precision="fp32", labels=list(contract["labels"]),
-                        preprocess=dict(contract["preprocess"]), crop=dict(contract["crop"]),
+    body = contract.to_dict()
+    manifest = Manifest(kind="onnx", precision="fp32", labels=body["labels"], preprocess=body["preprocess"],
+                        crop=body["crop"],
                         inputs={"checkpoint": ck_sha},
                         extra={"model": net.spec.to_dict(), "opset": int(opset), "batch": static_batch or "dynamic",
                                "exporter": "torch.onnx (TorchScript, dynamo=False)", "simplified": bool(simplify),

@@ -23,9 +23,12 @@ VERBS = ("info", "data", "train", "export", "calibrate", "build", "run", "eval",
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--set``: every verb that reads the config takes these two."""
+    """``--config``, ``--overlay`` and ``--set``: every verb that reads the config takes these."""
     parser.add_argument("--config", default=None,
                         help="config YAML path or shipped name (default, ci); default: default")
+    parser.add_argument("--overlay", dest="overlays", nargs="+", action="extend", default=[], metavar="YAML",
+                        help="merge these YAML files onto the config, in order, before --set (an experiment's "
+                             "switches, e.g. benchmarks/overlays/methods.yaml)")
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override config keys, e.g. --set train.epochs=3 data.synth.seed=1")
 
@@ -34,7 +37,8 @@ def load_args_config(args: argparse.Namespace):
     """The validated config for a verb's ``--config``/``--set`` (imports no stage)."""
     from fer_edge.config import load_config
 
-    return load_config(getattr(args, "config", None), getattr(args, "overrides", []) or [])
+    return load_config(getattr(args, "config", None), getattr(args, "overrides", []) or [],
+                       overlays=getattr(args, "overlays", []) or [])
 
 
 def plain_text(doc: str) -> str:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Sequence, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Union
 
 import yaml
 
 from fer_edge.calibration.config import CalibrateConfig
 from fer_edge.configfields import from_dict, set_path, split_override, to_dict
+from fer_edge.data.config import DataConfig
+from fer_edge.deprecations import handle_deprecated
 from fer_edge.export.config import ExportConfig
 from fer_edge.runtime.config import BuildConfig, RuntimeConfig
 from fer_edge.runtime.contract import PreprocessSpec
 from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.errors import ConfigError
-from fer_edge.train.config import DataConfig, ModelConfig, TrainConfig
+from fer_edge.train.config import ModelConfig, TrainConfig
 
 STAGES = ("synth", "train", "export", "calibrate", "build", "eval", "bench", "run", "report")
 
@@ -69,6 +71,25 @@ class Config:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+#: Where the shipped ``configs/default.yaml`` differs from the code's defaults, and why. The dataclass defaults
+#: are the starting point for any data (a real-face recipe, a test config); the shipped config is the embedded
+#: synthetic job's recipe. Every other key it sets equals the code's default (``tests/test_config_house.py``).
+SHIPPED_DIFFERS: Dict[str, str] = {
+    "crop.margin": "the default job's contract, chosen on the synthetic cabin's dev world (CLAHE at margin 0.1, "
+                   "docs/results/dev-crop-contract.md); CropPolicy() is the neutral cut a model without a crop in "
+                   "its contract gets (margin 0.2, no CLAHE)",
+    "crop.clahe": "as crop.margin",
+    "model.width": "half-width mobilenet keeps the default job within 10 minutes on 2 CPU cores; the code default "
+                   "is the architecture's full width",
+    "train.steps_per_epoch": "the default job's budget, 8 x 100 steps (the dearest method under 10 minutes on 2 "
+                             "cores); the code default is one pass over the source per epoch",
+    **{f"train.augment.{k}": "the default job's perturbation, measured on the synthetic studio faces (without it "
+                             "source-only memorises the clean studio faces); the code default leaves batches "
+                             "untouched and each recipe sets its own (configs/real.yaml: stronger)"
+       for k in ("flip", "shift", "scale", "rotate", "brightness", "contrast")},
+}
 
 
 def packaged_config_dir() -> Path:
@@ -123,11 +144,32 @@ def parse_override_value(text: str) -> Any:
         return text
 
 
+def merge(base: Dict[str, Any], overlay: Mapping[str, Any]) -> Dict[str, Any]:
+    """``overlay`` on top of ``base``: mappings merge key by key, any other value replaces the base's."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_config(name_or_path: Union[str, Path, None] = None, overrides: Sequence[str] = (),
-                data: Optional[Dict[str, Any]] = None) -> Config:
-    """Load a config (packaged name or path), apply ``key=value`` overrides, validate, return it."""
+                data: Optional[Dict[str, Any]] = None, overlays: Sequence[Union[str, Path]] = ()) -> Config:
+    """Load a config (packaged name or path), merge ``overlays`` (YAML files, in order) onto it, apply
+    ``key=value`` overrides, answer deprecated keys (:mod:`fer_edge.deprecations`), validate, return it.
+
+    An overlay holds only the keys it changes: an experiment's switches live in an overlay beside the
+    benchmark that measures them (``benchmarks/overlays/``), not in the shipped config.
+    """
     tree: Dict[str, Any] = dict(data) if data is not None else read_yaml(resolve_config_path(name_or_path))
+    for overlay in overlays:
+        if not Path(overlay).is_file():
+            raise ConfigError(f"overlay {str(overlay)!r}: no such file (give the path of a YAML file)")
+        tree = merge(tree, read_yaml(overlay))
     for item in overrides:
         key, value = split_override(item)
         set_path(tree, key, parse_override_value(value))
+    handle_deprecated(tree)
     return from_dict(Config, tree)

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .crop import CropPolicy
 from .errors import ConfigError
 
 #: Canonical label order of every fer-edge model. Index ``i`` of a model's output is ``LABELS[i]``.
@@ -197,18 +198,31 @@ def labels_with_contempt(contempt: bool) -> List[str]:
 
 @dataclass(frozen=True)
 class Contract:
-    """What an artefact promises its consumer: labels, preprocessing and face-crop policy."""
+    """What an artefact promises its consumer: labels, preprocessing and face-crop policy.
+
+    ``crop`` is a :class:`CropPolicy`, parsed once here (a mapping given to the constructor is read into
+    one); ``None`` when the artefact records no crop policy, and :attr:`policy` is then the default cut.
+    """
 
     labels: Tuple[str, ...] = LABELS
     preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
-    crop: Dict[str, Any] = field(default_factory=dict)
+    crop: Optional[CropPolicy] = None
+
+    def __post_init__(self) -> None:
+        if self.crop is not None and not isinstance(self.crop, CropPolicy):
+            object.__setattr__(self, "crop", CropPolicy.from_dict(self.crop) if self.crop else None)
+
+    @property
+    def policy(self) -> CropPolicy:
+        """The policy faces are cut with: the recorded one, else the default."""
+        return self.crop if self.crop is not None else CropPolicy()
 
     def to_dict(self) -> Dict[str, Any]:
         return {"labels": list(self.labels), "preprocess": self.preprocess.to_dict(),
-                "crop": dict(self.crop)}
+                "crop": self.crop.to_dict() if self.crop is not None else {}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Contract:
         return cls(labels=tuple(d.get("labels", LABELS)),
                    preprocess=PreprocessSpec.from_dict(d.get("preprocess", {})),
-                   crop=dict(d.get("crop", {})))
+                   crop=d.get("crop") or None)

@@ -63,6 +63,11 @@ class CropPolicy:
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
+    def pixels(self) -> Dict[str, Any]:
+        """The fields that decide a cut face's pixels (:data:`PIXEL_FIELDS`): what caches of cut faces are keyed
+        by and what training and deployment must agree on."""
+        return {k: getattr(self, k) for k in PIXEL_FIELDS}
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CropPolicy:
         known = set(cls.__dataclass_fields__)
@@ -77,8 +82,8 @@ class CropPolicy:
         The detector and its threshold may differ (they decide *where* a face is, not how it is cut);
         margin, squareness, CLAHE and alignment decide the pixels the model sees and must match.
         """
-        diffs = [f"{k}: model expects {getattr(self, k)!r}, got {getattr(other, k)!r}"
-                 for k in PIXEL_FIELDS if getattr(self, k) != getattr(other, k)]
+        mine, theirs = self.pixels(), other.pixels()
+        diffs = [f"{k}: model expects {mine[k]!r}, got {theirs[k]!r}" for k in mine if mine[k] != theirs[k]]
         return "; ".join(diffs) or None
 
 

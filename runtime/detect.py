@@ -78,7 +78,7 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
 
 
 #: OpenCV's ``alt2`` frontal cascade: on synthetic studio scenes it finds 97.7 % of faces (IoU >= 0.5)
-#: against 86.4 % for ``default`` at about 10 % more CPU (benchmarks/detector_recall.py, docs/bench-runtime.md).
+#: against 86.4 % for ``default`` at about 10 % more CPU (benchmarks/detector_recall.py, docs/results/runtime-speed.md).
 HAAR_FACE = "haarcascade_frontalface_alt2.xml"
 
 

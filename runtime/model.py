@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
+from .artefacts import CPU_INT8_SUFFIX, cpu_artefact_path
 from .backends.base import META_CONTRACT, META_PRECISION
 from .contract import Contract
 from .errors import ConfigError, ManifestError, ModelError
@@ -25,8 +26,6 @@ log = logging.getLogger(__name__)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ONNX_SUFFIXES = (".onnx",)
 ONNX_KINDS = ("onnx", "int8_onnx")
-#: ``model.int8.onnx`` (TensorRT's Q/DQ) has a sibling ``model.int8-cpu.onnx`` (ONNX Runtime's CPU layout)
-CPU_INT8_SUFFIX = "-cpu"
 REEXPORT = "re-export it with `fer-edge export` (and `fer-edge calibrate` for INT8)"
 
 
@@ -133,12 +132,6 @@ def describe_onnx(path: Union[str, os.PathLike], metadata: Optional[Mapping[str,
     sha = manifest.sha256 if manifest is not None else sha256_file(p)
     return ModelInfo(path=p, format="onnx", contract=contract, precision=precision, sha256=sha,
                      manifest=manifest, metadata=meta)
-
-
-def cpu_artefact_path(int8_path: Union[str, os.PathLike]) -> Path:
-    """``model.int8.onnx`` → ``model.int8-cpu.onnx``: where calibration writes ONNX Runtime's CPU INT8 layout."""
-    p = Path(int8_path)
-    return p.with_name(p.stem + CPU_INT8_SUFFIX + (p.suffix or ".onnx"))
 
 
 def cpu_int8_for(path: Union[str, os.PathLike]) -> Optional[Path]:

@@ -15,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .crop import PIXEL_FIELDS, CropPolicy
+from .crop import CropPolicy
 from .errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ def check_frame(image: Any) -> Tuple[Optional[np.ndarray], Optional[str]]:
 
 
 def _refusal(base: CropPolicy, wanted: Mapping[str, Any]) -> Optional[str]:
-    diffs = {k: v for k, v in wanted.items() if k in PIXEL_FIELDS and getattr(base, k) != v}
+    pixels = base.pixels()
+    diffs = {k: v for k, v in wanted.items() if k in pixels and pixels[k] != v}
     if not diffs:
         return None
     said = "; ".join(f"{k}: model expects {getattr(base, k)!r}, got {v!r}" for k, v in sorted(diffs.items()))
@@ -65,14 +66,11 @@ def _refusal(base: CropPolicy, wanted: Mapping[str, Any]) -> Optional[str]:
     return f"crop policy does not match the model ({said}); " + RETRAIN.format(want=want, sets=sets)
 
 
-def runtime_policy(model_crop: Dict[str, Any], overrides: Optional[Dict[str, Any]] = None) -> CropPolicy:
-    """The model's crop policy with the user's detector-side overrides; a pixel-changing override is refused."""
-    try:
-        base = CropPolicy.from_dict(model_crop) if model_crop else CropPolicy()
-    except ConfigError as exc:
-        raise ModelError(f"the model's crop policy is unreadable ({exc}); re-export it with `fer-edge export`") \
-            from exc
-    if not model_crop:
+def runtime_policy(model_crop: Optional[CropPolicy], overrides: Optional[Dict[str, Any]] = None) -> CropPolicy:
+    """The model's crop policy (its contract's, ``None`` when it records none) with the user's detector-side
+    overrides; a pixel-changing override is refused."""
+    base = model_crop if model_crop is not None else CropPolicy()
+    if model_crop is None:
         log.warning("the model records no crop policy; using the default %s", base)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = sorted(set(overrides) - set(CropPolicy.__dataclass_fields__))
@@ -93,14 +91,12 @@ def check_sidecar_crop(model_path: Union[str, os.PathLike], contract: Any) -> No
     from .contract import PreprocessSpec
     from .manifest import read_manifest, sidecar_path
 
-    contract_crop = contract.crop
+    base = contract.crop
     if not str(model_path).lower().endswith(".onnx") or not sidecar_path(model_path).is_file():
         return
     manifest = read_manifest(model_path)
-    if manifest.crop and contract_crop:
-        base = CropPolicy.from_dict(contract_crop)
-        edited = {k: manifest.crop[k] for k in PIXEL_FIELDS
-                  if k in manifest.crop and manifest.crop[k] != getattr(base, k)}
+    if manifest.crop and base is not None:
+        edited = {k: manifest.crop[k] for k, v in base.pixels().items() if k in manifest.crop and manifest.crop[k] != v}
         if edited:
             said = ", ".join(f"{k} {v!r} (the model: {getattr(base, k)!r})" for k, v in sorted(edited.items()))
             raise ModelError(f"{model_path}: its sidecar {sidecar_path(model_path).name} records crop {said}, "

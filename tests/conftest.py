@@ -52,3 +52,20 @@ def qdq(tmp_path):
     from fakes.models import make_model
 
     return make_model(tmp_path / "model.int8.onnx", qdq=True)
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A tiny FP32 model, calibrated once per module (tests/calibration_fixtures.py)."""
+    from calibration_fixtures import plain_world
+
+    return plain_world(tmp_path_factory.mktemp("calib_plain"))
+
+
+@pytest.fixture(scope="module")
+def sensitive(tmp_path_factory):
+    """A tiny FP32 model whose INT8 collapses until the gate keeps its head in float."""
+    from calibration_fixtures import _world
+
+    root = tmp_path_factory.mktemp("calib_sensitive")
+    return root, _world(root, sensitive=True)

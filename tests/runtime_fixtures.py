@@ -128,7 +128,7 @@ def leave_and_return_clip(work: Path, n: int = 95) -> Tuple[List[np.ndarray], Li
     """
     import json
 
-    from fer_edge.train.data.synth import generate
+    from fer_edge.data.synth import generate
 
     out = work / "studio-video-60"
     if not (out / "frames.jsonl").is_file():

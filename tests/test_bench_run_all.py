@@ -25,14 +25,15 @@ def run_all():
 @pytest.fixture()
 def checkout(tmp_path):
     (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results").mkdir(parents=True)
     (tmp_path / "benchmarks" / "domain_gap.py").write_text(
         "from pathlib import Path\n"
-        "Path('docs/bench-data.md').write_text('# Domain gap\\n\\nsource-only drop: 21.0 points\\n')\n")
+        "Path('docs/results/synthetic-domain-gap.md')"
+        ".write_text('# Domain gap\\n\\nsource-only drop: 21.0 points\\n')\n")
     (tmp_path / "benchmarks" / "broken.py").write_text("raise SystemExit(3)\n")
-    (tmp_path / "docs" / "bench-eval.md").write_text(
-        "# Speed\n\nINT8 is 4.0x eager (`fer-edge bench ...`); see [the data](bench-data.md), "
-        "[eval](eval.md#fer-edge-bench) and [the web](https://example.org/x.md) ![faces](img/faces.png)\n")
+    (tmp_path / "docs" / "results" / "backend-speed.md").write_text(
+        "# Speed\n\nINT8 is 4.0x eager (`fer-edge bench ...`); see [the data](synthetic-domain-gap.md), "
+        "[eval](../eval.md#fer-edge-bench) and [the web](https://example.org/x.md) ![faces](../img/faces.png)\n")
     return tmp_path
 
 
@@ -40,7 +41,8 @@ def test_dry_run_writes_nothing(run_all, checkout, capsys):
     assert run_all.main(["--root", str(checkout), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "domain_gap" in out and "broken" in out and "no model at runs/default/export/model.onnx" in out
-    assert not (checkout / "BENCHMARKS.md").exists() and not (checkout / "docs" / "bench-data.md").exists()
+    assert not (checkout / "BENCHMARKS.md").exists()
+    assert not (checkout / "docs" / "results" / "synthetic-domain-gap.md").exists()
 
 
 def test_only_runs_the_named_step_and_assembles_everything(run_all, checkout):
@@ -51,8 +53,8 @@ def test_only_runs_the_named_step_and_assembles_everything(run_all, checkout):
     assert "`fer-edge bench --model runs/default/export/model.onnx" in text
     assert text.index("source-only drop") < text.index("INT8 is 4.0x")   # preferred order: data before eval
     assert "not run (kept the existing write-up)" in text
-    # links between write-ups are relative to docs/; in BENCHMARKS.md (one level up) they point into docs/
-    assert "[the data](docs/bench-data.md)" in text and "[eval](docs/eval.md#fer-edge-bench)" in text
+    # links in a page are relative to docs/results/; in BENCHMARKS.md (at the root) they point into docs/
+    assert "[the data](docs/results/synthetic-domain-gap.md)" in text and "[eval](docs/eval.md#fer-edge-bench)" in text
     assert "[the web](https://example.org/x.md)" in text and "![faces](docs/img/faces.png)" in text
 
 
@@ -64,7 +66,7 @@ def test_a_failing_step_is_reported_and_sets_the_exit_code(run_all, checkout):
 
 
 def test_update_doc_keeps_the_prose_around_the_table(tmp_path):
-    doc = tmp_path / "bench-eval.md"
+    doc = tmp_path / "backend-speed.md"
     doc.write_text("# Speed\n\nWhy INT8 misses the peak goal: depthwise convs.\n")
     update_doc(doc, "| table v1 |")
     update_doc(doc, "| table v2 |")

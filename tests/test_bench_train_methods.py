@@ -92,7 +92,7 @@ def test_report_title_names_the_task_measured(bench):
 
 
 def test_a_rerun_refreshes_the_tables_and_keeps_the_written_reading(bench, tmp_path):
-    report = tmp_path / "bench-train.md"
+    report = tmp_path / "adaptation-methods.md"
     assert bench.with_prose_kept(report, "# T\n\n| new |\n") == "# T\n\n| new |\n"  # no report yet
     report.write_text("# T\n\n| old |\n\n## What this shows\n\nreading\n")
     assert bench.with_prose_kept(report, "# T\n\n| new |\n") == "# T\n\n| new |\n\n## What this shows\n\nreading\n"

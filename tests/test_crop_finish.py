@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from fer_edge.config import load_config
+from fer_edge.data.faces import extract_faces, precut_finish
+from fer_edge.data.sources import load_split
 from fer_edge.runtime.contract import Contract, PreprocessSpec, preprocess
 from fer_edge.runtime.crop import CropPolicy, crop_box, crop_face, finish_crop
-from fer_edge.train.data.faces import extract_faces, precut_finish
-from fer_edge.train.data.sources import load_split
 
 SPEC = PreprocessSpec(size=48)
 BOX = (40, 30, 64, 64)
@@ -59,8 +59,8 @@ def test_finish_is_the_last_step_of_crop_face():
 
 def test_faces_fer_edge_cut_are_not_finished_twice(tmp_path, monkeypatch):
     """A `data faces` output already carries CLAHE in its pixels: decoding it must not equalise again."""
+    from fer_edge.data.faces import extract as faces_extract
     from fer_edge.runtime.detect import Detection
-    from fer_edge.train.data.faces import extract as faces_extract
 
     class One:
         name, has_landmarks = "fixed", False

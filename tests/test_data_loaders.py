@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_edge.data.dataset import FaceDataset, FaceRecord
+from fer_edge.data.loaders import detect_format, load_dataset
 from fer_edge.runtime.contract import LABELS, PreprocessSpec, preprocess
 from fer_edge.runtime.crop import CropPolicy, crop_face
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceDataset, FaceRecord
-from fer_edge.train.data.loaders import detect_format, load_dataset
 
 SPEC = PreprocessSpec(size=32, colour="gray", mean=(0.5,), std=(0.25,))
 

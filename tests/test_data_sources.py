@@ -6,11 +6,11 @@ import pytest
 
 from fer_edge.cli import main
 from fer_edge.config import load_config
+from fer_edge.data.dataset import FaceDataset, FaceRecord
+from fer_edge.data.sources import load_split, synth_dir
+from fer_edge.data.splits import split, split_indices
 from fer_edge.runtime.contract import PreprocessSpec, preprocess
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceDataset, FaceRecord
-from fer_edge.train.data.sources import load_split, synth_dir
-from fer_edge.train.data.splits import split, split_indices
 
 
 def _cfg(tmp_path, *extra):
@@ -89,10 +89,10 @@ def test_cli_synth_and_preview(tmp_path, capsys):
 
 def test_crop_equals_runtime_crop_of_the_rendered_frame():
     """Synthetic crops are crop_face(frame, true box) — the runtime's crop — resized to the stored size."""
+    from fer_edge.data.synth.camera import compose
+    from fer_edge.data.synth.domains import get_domain, sample_conditions
+    from fer_edge.data.synth.sample import KIND_CODES, make_head, render_crop
     from fer_edge.runtime.crop import CropPolicy, crop_face
-    from fer_edge.train.data.synth.camera import compose
-    from fer_edge.train.data.synth.domains import get_domain, sample_conditions
-    from fer_edge.train.data.synth.sample import KIND_CODES, make_head, render_crop
 
     policy = CropPolicy()
     crop, truth = render_crop("studio", 5, 0, [1, 2], 112, policy)

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_edge.data.synth import CROP_COLUMNS, DOMAINS, MARKER, generate
+from fer_edge.data.synth.camera import sensor_noise
+from fer_edge.data.synth.expressions import PROFILES, activations
+from fer_edge.data.synth.features import build
+from fer_edge.data.synth.head import Camera, on_surface, rotation, sample_identity
 from fer_edge.runtime.contract import LABELS
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.synth import CROP_COLUMNS, DOMAINS, MARKER, generate
-from fer_edge.train.data.synth.camera import sensor_noise
-from fer_edge.train.data.synth.expressions import PROFILES, activations
-from fer_edge.train.data.synth.features import build
-from fer_edge.train.data.synth.head import Camera, on_surface, rotation, sample_identity
 
 
 def _hashes(root: Path) -> dict:

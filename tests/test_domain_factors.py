@@ -14,7 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "domain_factors.py
 
 def test_every_camera_property_is_in_exactly_one_factor():
     """A new DomainSpec field must be given a factor, or the study would silently never vary it."""
-    from fer_edge.train.data.synth.domains import FACTORS, DomainSpec
+    from fer_edge.data.synth.domains import FACTORS, DomainSpec
 
     fields = {f.name for f in dataclasses.fields(DomainSpec)} - {"name", "class_weights"}
     grouped = [k for group in FACTORS.values() for k in group]
@@ -22,8 +22,8 @@ def test_every_camera_property_is_in_exactly_one_factor():
 
 
 def test_swap_takes_exactly_the_factor_fields_from_the_donor():
+    from fer_edge.data.synth.domains import FACTORS, get_domain, swap_factors
     from fer_edge.runtime.errors import DataError
-    from fer_edge.train.data.synth.domains import FACTORS, get_domain, swap_factors
 
     studio, cabin = get_domain("studio"), get_domain("cabin-nir")
     hybrid = swap_factors(studio, cabin, ["pitch", "spectrum"], "studio+x")
@@ -38,9 +38,9 @@ def test_swap_takes_exactly_the_factor_fields_from_the_donor():
 
 
 def test_render_crop_takes_a_hybrid_spec_and_draws_its_pose():
+    from fer_edge.data.synth.domains import get_domain, swap_factors
+    from fer_edge.data.synth.sample import render_crop
     from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.data.synth.domains import get_domain, swap_factors
-    from fer_edge.train.data.synth.sample import render_crop
 
     spec = swap_factors(get_domain("studio"), get_domain("cabin-nir"), ["pitch"], "studio+pitch")
     pitches = [render_crop(spec, i, 3, [1, 2, 3], 48, CropPolicy())[1].pitch for i in range(6)]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from test_eval_support import make_face_folder, shared_artefacts
 
+from fer_edge.data.dataset import FaceDataset, FaceRecord
 from fer_edge.evaluation.evaluate import evaluate, label_mapping
 from fer_edge.runtime.contract import LABELS
 from fer_edge.runtime.errors import DataError, ModelError
 from fer_edge.runtime.manifest import sha256_file
-from fer_edge.train.data.dataset import FaceDataset, FaceRecord
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +105,8 @@ def test_cli_eval_on_an_imagefolder(artefacts, tmp_path, capsys):
 
 def test_eval_detect_on_scene_frames_with_truth(artefacts, tmp_path):
     """--detect: faces found by the runtime detector in whole frames, matched to the truth by IoU."""
-    from fer_edge.train.data.synth.domains import get_domain
-    from fer_edge.train.data.synth.scenes import write_scenes
+    from fer_edge.data.synth.domains import get_domain
+    from fer_edge.data.synth.scenes import write_scenes
 
     root = tmp_path / "scenes"
     (root / "images").mkdir(parents=True)
@@ -147,7 +147,7 @@ def test_eval_of_an_onnx_never_imports_torch(artefacts, dataset, tmp_path):
     import sys
 
     code = ("import sys, json; from fer_edge.evaluation.evaluate import evaluate; "
-            "from fer_edge.train.data.dataset import FaceDataset, FaceRecord; "
+            "from fer_edge.data.dataset import FaceDataset, FaceRecord; "
             f"ds = FaceDataset({str(dataset.root)!r}, [FaceRecord(p, 0) for p in sys.argv[2:]], ('happy',)); "
             "r = evaluate(sys.argv[1], ds); print(json.dumps({'n': r.n, 'torch': 'torch' in sys.modules}))")
     paths = [r.path for r in dataset.records[:4]]

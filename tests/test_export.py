@@ -17,6 +17,7 @@ from fer_edge.export.parity import check_parity
 from fer_edge.export.trt_ops import check_trt_ops, unsupported_nodes
 from fer_edge.runtime.backends.base import META_CHECKPOINT_SHA256, META_CONTRACT, META_PRECISION, META_PRODUCER_VERSION
 from fer_edge.runtime.contract import LABELS, PreprocessSpec
+from fer_edge.runtime.crop import CropPolicy
 from fer_edge.runtime.errors import ConfigError, ManifestError, ModelError
 from fer_edge.runtime.manifest import read_manifest, sha256_file, sidecar_path
 from fer_edge.train.checkpoint import save_checkpoint
@@ -67,7 +68,7 @@ def test_metadata_and_sidecar_consistent(exported):
     manifest = read_manifest(res.path)
     assert contract["labels"] == list(LABELS) == manifest.labels
     assert contract["preprocess"] == SPEC.to_dict() == manifest.preprocess
-    assert contract["crop"] == CROP == manifest.crop
+    assert contract["crop"] == CropPolicy.from_dict(CROP).to_dict() == manifest.crop  # the whole policy, typed
     assert meta[META_PRECISION] == "fp32" == manifest.precision
     assert meta[META_CHECKPOINT_SHA256] == sha256_file(ck) == manifest.inputs["checkpoint"]
     assert meta[META_PRODUCER_VERSION] == manifest.producer_version

@@ -12,15 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_edge.data.dataset import read_image
+from fer_edge.data.faces import cache as faces_cache
+from fer_edge.data.faces import cache_key, content_hash, extract_faces, footage_dataset
+from fer_edge.data.faces import extract as faces_extract
+from fer_edge.data.faces.detect_frame import match_truth
 from fer_edge.runtime.contract import Contract, PreprocessSpec, preprocess
 from fer_edge.runtime.crop import CropPolicy, crop_face
 from fer_edge.runtime.detect import Detection, make_detector
 from fer_edge.runtime.errors import ConfigError, DataError
-from fer_edge.train.data.dataset import read_image
-from fer_edge.train.data.faces import cache as faces_cache
-from fer_edge.train.data.faces import cache_key, content_hash, extract_faces, footage_dataset
-from fer_edge.train.data.faces import extract as faces_extract
-from fer_edge.train.data.faces.detect_frame import match_truth
 
 POLICY = CropPolicy(min_face=24, margin=0.2, square=True)
 
@@ -28,7 +28,7 @@ POLICY = CropPolicy(min_face=24, margin=0.2, square=True)
 @pytest.fixture(scope="session")
 def scenes(tmp_path_factory):
     """Six synthetic cabin-nir 640×480 frames with frames.jsonl truth (frames 0 and 1 hold Haar-visible faces)."""
-    from fer_edge.train.data.synth import generate
+    from fer_edge.data.synth import generate
 
     return generate("cabin-nir", "scenes", tmp_path_factory.mktemp("scenes") / "cabin", 6, seed=0, workers=1)
 
@@ -207,7 +207,7 @@ def test_unreadable_video_and_empty_inputs_are_named(tmp_path):
 
 
 def test_video_every_n_with_truth(tmp_path_factory, tmp_path):
-    from fer_edge.train.data.synth import generate
+    from fer_edge.data.synth import generate
 
     clip = generate("cabin-nir", "video", tmp_path_factory.mktemp("clip") / "v", 9, seed=0, workers=1)
     ext = extract_faces(clip, tmp_path / "out", POLICY, every=3, workers=1, progress=False)
@@ -285,7 +285,7 @@ def test_cli_run_prints_counts(fixed, tmp_path, capsys):
 def test_a_policy_the_model_does_not_match_is_refused_with_what_to_change():
     from fer_edge.runtime.pipeline import runtime_policy
 
-    model = POLICY.to_dict()
+    model = POLICY  # the contract's typed policy
     assert runtime_policy(model, {"min_face": 60}).min_face == 60  # detector side: allowed
     with pytest.raises(ConfigError, match=r"margin: model expects 0.2, got 0.3.*retrain"):
         runtime_policy(model, {"margin": 0.3})
@@ -313,8 +313,8 @@ def test_calibrate_detect_reads_the_shared_cache(scenes, tmp_path, monkeypatch):
 
 def test_crops_cut_under_another_policy_are_refused_where_they_are_loaded(fixed, tmp_path):
     from fer_edge.config import load_config
-    from fer_edge.train.data.faces import check_crop_folder
-    from fer_edge.train.data.sources import load_split
+    from fer_edge.data.faces import check_crop_folder
+    from fer_edge.data.sources import load_split
 
     _write(tmp_path / "frames" / "a.png", _gray(1))
     extract_faces(tmp_path / "frames", tmp_path / "out", POLICY, workers=1, progress=False)

@@ -20,7 +20,7 @@ def _train(out, sets):
 
 
 def test_train_on_scene_frames_matches_the_crop_folder_summary_schema(tmp_path):
-    from fer_edge.train.data.synth import generate
+    from fer_edge.data.synth import generate
 
     frames = generate("cabin-nir", "scenes", tmp_path / "night", 10, seed=0, workers=1)
     root = f"data.root={tmp_path / 'data'}"

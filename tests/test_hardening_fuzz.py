@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fer_edge.config import Config, load_config
+from fer_edge.data.dataset import read_image
+from fer_edge.data.loaders import load_dataset
 from fer_edge.runtime.errors import ConfigError, DataError, FerEdgeError, ManifestError, ModelError
 from fer_edge.runtime.manifest import Manifest, read_manifest, sidecar_path, verify
 from fer_edge.runtime.results import FaceResult, FrameResult, JsonlWriter, validate_line
-from fer_edge.train.data.dataset import read_image
-from fer_edge.train.data.loaders import load_dataset
 
 #: ``FER_EDGE_FUZZ_SCALE=20 pytest tests/test_hardening_fuzz.py`` fuzzes 20x deeper (nightly, before a release).
 SCALE = max(1, int(os.environ.get("FER_EDGE_FUZZ_SCALE", "1")))
@@ -237,7 +237,7 @@ def test_auto_detected_folder_with_random_csv_loads_or_data_error(tmp_path_facto
 @FUZZ_SMALL
 @given(lines=st.lists(st.one_of(st.text(max_size=30), json_values.map(json.dumps)), max_size=5))
 def test_footage_ground_truth_random_lines_load_or_data_error(tmp_path_factory, lines):
-    from fer_edge.train.data.faces.frames import read_truth
+    from fer_edge.data.faces.frames import read_truth
 
     p = tmp_path_factory.mktemp("truth") / "frames.jsonl"
     p.write_text("\n".join(lines), encoding="utf-8")

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fer_edge.config import load_config
+from fer_edge.data.loaders import load_dataset
 from fer_edge.runtime.errors import ConfigError, DataError
-from fer_edge.train.data.loaders import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ("fer_edge", "runtime", "train", "export", "calibration", "benchmarks")
@@ -181,8 +181,8 @@ names = st.one_of(
 @given(name=names, face=st.integers(0, 9), label=st.sampled_from(["", "happiness", "unlabelled"]),
        layout=st.sampled_from(["flat", "classes", "truth"]))
 def test_crop_names_stay_inside_the_faces_folder(tmp_path_factory, name, face, label, layout):
-    from fer_edge.train.data.faces.detect_frame import FACES_DIR, crop_folder
-    from fer_edge.train.data.faces.frames import FrameRef
+    from fer_edge.data.faces.detect_frame import FACES_DIR, crop_folder
+    from fer_edge.data.faces.frames import FrameRef
 
     out = tmp_path_factory.getbasetemp() / "out"
     rel = crop_folder(FrameRef(3, name), face, label, layout)
@@ -194,8 +194,8 @@ def test_crop_names_stay_inside_the_faces_folder(tmp_path_factory, name, face, l
 
 def test_distinct_frame_names_get_distinct_crop_names():
     """Two frames must never write the same crop file (one would silently overwrite the other)."""
-    from fer_edge.train.data.faces.detect_frame import crop_folder
-    from fer_edge.train.data.faces.frames import FrameRef
+    from fer_edge.data.faces.detect_frame import crop_folder
+    from fer_edge.data.faces.frames import FrameRef
 
     groups = [["a/b.png", "a__b.png"], ["图片1.png", "图像1.png", "é1.png"], ["cam 1.png", "cam_1.png"],
               ["clip.mp4#7", "clip.mp4#0007"]]
@@ -209,8 +209,8 @@ def test_frame_files_with_hash_and_unicode_names_are_cropped_not_crashed(tmp_pat
     """A frame called ``cam#1.png`` is a file name, not a video index: data faces must not crash on it."""
     from runtime_fixtures import synthetic_frames
 
+    from fer_edge.data.faces.extract import extract_faces
     from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.data.faces.extract import extract_faces
 
     src = tmp_path / "frames"
     src.mkdir()
@@ -234,9 +234,9 @@ def test_frame_files_with_hash_and_unicode_names_are_cropped_not_crashed(tmp_pat
 
 
 def test_outputs_never_replace_a_folder_that_is_not_theirs(tmp_path):
+    from fer_edge.data.faces.extract import extract_faces
+    from fer_edge.data.synth.writer import generate
     from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.data.faces.extract import extract_faces
-    from fer_edge.train.data.synth.writer import generate
 
     precious = tmp_path / "home"
     precious.mkdir()

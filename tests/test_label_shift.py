@@ -1,8 +1,8 @@
-"""Label-shift estimators (fer_edge/evaluation/label_shift.py) on cases whose answer is known."""
+"""Label-shift estimators (train/label_shift.py) on cases whose answer is known."""
 import numpy as np
 import pytest
 
-from fer_edge.evaluation.label_shift import bbse_prior, em_prior, prior_adjustment
+from fer_edge.train.label_shift import bbse_prior, em_prior, prior_adjustment
 
 
 def _shifted_sample(pi_t, n, rng, acc=0.8):

@@ -349,3 +349,36 @@ def test_iwdan_confusion_estimate_corrects_a_classifier_biased_against_neutral()
         assert torch.allclose(w.mean(), torch.tensor(1.0))
     assert abs(est["softmax"] - 0.25) < 0.02
     assert abs(est["confusion"] - 0.5) < 0.02
+
+
+@pytest.mark.parametrize("name", ["source_only", "target_oracle"])
+def test_the_base_helpers_work_for_a_method_without_a_section_of_its_own(name):
+    """``Method`` reads ``self.mcfg``: methods with no ``train.<name>`` section get the neutral terms (all off)."""
+    cfg = load_config("ci")
+    net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
+    method = build_method(name, cfg.train, net, LABELS)
+    logs: dict = {}
+    logits_t = torch.randn(6, len(LABELS))
+    total = method.target_companion_terms(_batch(), logits_t, logs)
+    assert float(total) == 0.0 and logs == {}
+    assert float(method.mcc_term(logits_t, logs)) == 0.0
+
+
+def test_bn_stats_fallback_is_the_configs_default_not_a_mixture():
+    """A train section without ``bn_stats`` behaves as the config's default (``source``): the target pass must
+    leave the running statistics alone, as it does with ``train.bn_stats=source`` spelled out."""
+    from types import SimpleNamespace
+
+    from fer_edge.train.config import TrainConfig
+
+    assert TrainConfig.bn_stats == "source"
+    torch.manual_seed(0)
+    net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
+    method = build_method("source_only", SimpleNamespace(backbone_lr_mult=1.0), net, LABELS)
+    method.train()
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    method.features(torch.randn(8, 1, 32, 32) * 3 + 5, "target")
+    assert torch.equal(bn.running_mean, before)
+    method.features(torch.randn(8, 1, 32, 32), "source")
+    assert not torch.equal(bn.running_mean, before)

@@ -32,7 +32,7 @@ def test_read_contract_from_metadata(onnx_dir):
     c = read_contract(onnx_dir / "good.onnx")
     assert c.labels == LABELS
     assert c.preprocess == TEST_SPEC
-    assert c.crop == TEST_CROP.to_dict()
+    assert c.crop == TEST_CROP  # the contract's crop is a typed CropPolicy
 
 
 def test_contract_without_sidecar_is_read_from_the_model(onnx_dir):
@@ -158,3 +158,21 @@ def test_rgb_contract_shape(onnx_dir):
     be = open_backend(onnx_dir / "rgb.onnx")
     assert be.contract.preprocess.input_shape == (3, 40, 40)
     assert be.infer(np.zeros((2, 3, 40, 40), np.float32)).shape == (2, 7)
+
+
+def test_the_contract_crop_is_a_typed_policy_parsed_once():
+    """``Contract.crop`` is a CropPolicy (or None: none recorded); call sites read ``contract.policy``, never a dict."""
+    import pytest
+
+    from fer_edge.runtime.contract import Contract
+    from fer_edge.runtime.crop import PIXEL_FIELDS, CropPolicy
+    from fer_edge.runtime.errors import ConfigError
+
+    c = Contract(crop={"margin": 0.1, "clahe": True})
+    assert isinstance(c.crop, CropPolicy) and c.crop.margin == 0.1 and c.policy is c.crop
+    assert Contract.from_dict(c.to_dict()) == c
+    bare = Contract.from_dict({"labels": ["neutral"], "preprocess": {}})
+    assert bare.crop is None and bare.policy == CropPolicy() and bare.to_dict()["crop"] == {}
+    with pytest.raises(ConfigError, match="margin"):
+        Contract(crop={"margin": 7})
+    assert tuple(CropPolicy().pixels()) == PIXEL_FIELDS  # the pixel fields are named once

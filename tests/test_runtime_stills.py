@@ -102,8 +102,8 @@ def test_the_readme_import_works_without_loading_torch():
 
 
 def test_one_rule_for_a_frames_folder_shared_with_data_faces(photos):
+    from fer_edge.data.faces.frames import open_footage
     from fer_edge.runtime.sources import list_images
-    from fer_edge.train.data.faces.frames import open_footage
 
     (photos / "happy" / "deeper").mkdir()
     cv2.imwrite(str(photos / "happy" / "deeper" / "e.bmp"), _still(100))

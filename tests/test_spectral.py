@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from fer_edge.config import load_config
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.contract import PreprocessSpec, preprocess
 from fer_edge.train.augment import spectral_swap
-from fer_edge.train.data.dataset import FaceDataset
 from fer_edge.train.spectral import channel_mix, nir_view, nir_views
 from fer_edge.train.trainer import Trainer
 
@@ -47,7 +47,7 @@ def test_gray_crops_have_no_view_and_keep_their_input(tmp_path):
     assert nir_view(np.full((8, 8), 100, np.uint8), np.array([0.1, 0.2, 0.7]), clahe=True) is None
     cv2.imwrite(str(tmp_path / "c.png"), _face())
     cv2.imwrite(str(tmp_path / "g.png"), cv2.cvtColor(_face(), cv2.COLOR_BGR2GRAY))
-    from fer_edge.train.data.dataset import FaceRecord
+    from fer_edge.data.dataset import FaceRecord
 
     ds = FaceDataset(tmp_path, [FaceRecord("c.png", 0), FaceRecord("g.png", 1)], ("a", "b"), name="mix")
     spec = PreprocessSpec(size=16, colour="gray", mean=(0.5,), std=(0.25,))

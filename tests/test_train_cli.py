@@ -15,7 +15,7 @@ from test_train_fixtures import make_datasets  # noqa: E402
 
 @pytest.fixture()
 def fake_splits(tmp_path, monkeypatch):
-    import fer_edge.train.data.sources as sources
+    import fer_edge.data.sources as sources
 
     ds = make_datasets(tmp_path / "faces", n_source=48, n_target=32)
     monkeypatch.setattr(sources, "load_split", lambda cfg, role: ds.get(role))

@@ -11,8 +11,8 @@ from typing import Dict
 import cv2
 import numpy as np
 
+from fer_edge.data.dataset import FaceDataset, FaceRecord
 from fer_edge.runtime.contract import LABELS
-from fer_edge.train.data.dataset import FaceDataset, FaceRecord
 
 
 def make_dataset(root: Path, n: int, domain: str = "studio", seed: int = 0, size: int = 32,

@@ -61,7 +61,7 @@ def test_bf16_autocast_trains_and_checkpoints_float32(tmp_path):
 
 def test_real_config_needs_the_users_paths(tmp_path, capsys):
     from fer_edge.cli import main
-    from fer_edge.train.data.sources import load_split
+    from fer_edge.data.sources import load_split
 
     cfg = load_config("real", [f"data.root={tmp_path}"])
     assert cfg.data.source is None and cfg.data.target is None and cfg.model.backbone == "resnet18"
@@ -148,7 +148,7 @@ def test_train_verb_fine_tunes_from_the_source_only_it_trained_first(tmp_path, m
     import json
     import logging
 
-    import fer_edge.train.data.sources as sources
+    import fer_edge.data.sources as sources
     from fer_edge.cli import main
 
     monkeypatch.setenv("TQDM_DISABLE", "1")

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from fer_edge.train.selection import accuracy, dev_score, im_score, macro_f1, select_epoch, select_run, snd_score
+from fer_edge.runtime.metrics import accuracy, macro_f1
+from fer_edge.train.selection import dev_score, im_score, select_epoch, select_method, select_run, snd_score
 
 
 def _ref_entropy(p):
@@ -145,3 +146,12 @@ def test_epoch_selector_and_method_selector_are_separate_keys():
     assert cfg.train.selector == "last" and cfg.train.method_selector == "im"
     with pytest.raises(ConfigError, match="method_selector"):
         load_config("ci", ["train.method_selector=last"])  # 'last' has no score to compare runs by
+
+
+@pytest.mark.parametrize("selector", ["im", "snd", "dev", "source_val", "last"])
+def test_select_method_the_verb_and_the_pipeline_share_never_returns_the_oracle(selector):
+    summaries = {"source_only": {"selector_scores": {selector: 0.2}}, "pixel_da": {"selector_scores": {selector: 0.3}},
+                 "target_oracle": {"selector_scores": {selector: 99.0}}}
+    assert select_method(summaries, selector) == "pixel_da"
+    assert select_method({"target_oracle": {"selector_scores": {selector: 1.0}}}, selector) is None
+    assert select_method({}, selector) is None

@@ -51,10 +51,10 @@ def test_warping_a_frontal_render_approaches_the_true_render_from_below_and_abov
     to the face actually rendered at that pitch than the frontal face is."""
     import cv2
 
+    from fer_edge.data.synth.camera import compose
+    from fer_edge.data.synth.domains import get_domain, sample_conditions
+    from fer_edge.data.synth.sample import make_head
     from fer_edge.runtime.crop import CropPolicy, crop_face
-    from fer_edge.train.data.synth.camera import compose
-    from fer_edge.train.data.synth.domains import get_domain, sample_conditions
-    from fer_edge.train.data.synth.sample import make_head
 
     spec, pol = get_domain("studio"), CropPolicy(margin=0.2)
 

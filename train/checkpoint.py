@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from fer_edge.runtime.atomic import atomic_write
-from fer_edge.runtime.contract import PreprocessSpec
+from fer_edge.runtime.contract import Contract, PreprocessSpec
 from fer_edge.runtime.errors import ManifestError, ModelError
 from fer_edge.runtime.manifest import Manifest, verify, write_manifest
 
@@ -69,7 +69,7 @@ def load_checkpoint(path: Union[str, Path], map_location: str = "cpu") -> Tuple[
     return net, manifest
 
 
-def contract_of(manifest: Manifest) -> Dict[str, Any]:
-    """The contract fields that travel from checkpoint to ONNX to engine."""
-    return {"labels": list(manifest.labels), "preprocess": dict(manifest.preprocess),
-            "crop": dict(manifest.crop)}
+def contract_of(manifest: Manifest) -> Contract:
+    """The contract that travels from checkpoint to ONNX to engine (crop policy parsed once, here)."""
+    return Contract.from_dict({"labels": list(manifest.labels), "preprocess": dict(manifest.preprocess),
+                               "crop": dict(manifest.crop)})

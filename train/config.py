@@ -1,73 +1,18 @@
-"""Config sections owned by the training stage: ``data:``, ``model:`` and ``train:``.
+"""Config sections owned by the training stage: ``model:`` and ``train:`` (``data:`` is the data room's).
 
 Standard library only, so that loading a config never imports torch.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Optional, Tuple
+from typing import List, Literal, Optional, Tuple, get_args
 
+from ..runtime.checks import at_least as _at_least
 from ..runtime.errors import ConfigError
 
-METHOD_NAMES = ("source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da")
 Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da"]
-Domain = Literal["studio", "cabin-nir", "kiosk"]
-
-
-def _at_least(obj: object, name: str, low: float, high: Optional[float] = None, strict: bool = False) -> None:
-    """Range check for a numeric field; the error names the key (the loader prefixes the section)."""
-    v = getattr(obj, name)
-    if v is None:
-        return
-    if not math.isfinite(v):  # NaN compares False with everything and would pass any range test
-        raise ConfigError(f"{name}: {v!r} is not a finite number")
-    bad = (v <= low if strict else v < low) or (high is not None and v > high)
-    if bad:
-        rng = f"{'>' if strict else '≥'} {low:g}" + (f" and ≤ {high:g}" if high is not None else "")
-        raise ConfigError(f"{name}: {v!r} is out of range (must be {rng})")
-
-
-@dataclass
-class SynthConfig:
-    """How the embedded synthetic world is generated when a data path is ``synth:<domain>``."""
-
-    size: int = 112
-    identities: int = 60
-    seed: int = 0
-    workers: int = 2
-    counts: Dict[str, int] = field(default_factory=lambda: {
-        "source": 6000, "source_test": 1000, "target": 3000, "target_val": 1000, "target_test": 1500})
-
-    def __post_init__(self) -> None:
-        _at_least(self, "size", 16)
-        _at_least(self, "identities", 1)
-        _at_least(self, "seed", 0)  # numpy's SeedSequence refuses negative seeds deep inside generation
-        _at_least(self, "workers", 0)
-        for role, n in self.counts.items():
-            if not isinstance(n, int) or n < 0:
-                raise ConfigError(f"counts.{role}: {n!r} must be a whole number ≥ 0")
-
-
-#: The dataset roles a config names under ``data:`` (the order is the synthetic world's identity blocks, so it is
-#: fixed). Here, not in the data package, so the CLI and the pipeline can name them without importing torch.
-DATA_ROLES = ("source", "source_test", "target", "target_val", "target_test")
-
-
-@dataclass
-class DataConfig:
-    """Where faces come from. A value ``synth:<domain>`` is generated (and cached) under ``root``."""
-
-    root: str = "runs/data"
-    source: Optional[str] = "synth:studio"
-    source_test: Optional[str] = None
-    target: Optional[str] = "synth:cabin-nir"
-    target_val: Optional[str] = "synth:cabin-nir"
-    target_test: Optional[str] = "synth:cabin-nir"
-    format: Literal["auto", "synth", "imagefolder", "fer2013", "rafdb", "affectnet", "unlabelled"] = "auto"
-    detect: bool = False
-    contempt: bool = False
-    synth: SynthConfig = field(default_factory=SynthConfig)
+#: Every method name, read from the ``Method`` literal (one list, not two).
+METHOD_NAMES: Tuple[str, ...] = get_args(Method)
 
 
 @dataclass
@@ -85,22 +30,19 @@ class ModelConfig:
 
 
 @dataclass
-class AdversaryConfig:
-    """Settings every adversarial method shares (the "adaptation can hurt" defaults: small, warmed-up λ).
+class TargetTermsConfig:
+    """The label-free target terms every adaptation method may add (``base.target_companion_terms``).
 
-    ``lambda_max`` scales the Ganin schedule ``2/(1+exp(-10p))-1``; ``warmup`` is the fraction of
-    training during which λ stays 0 (the classifier learns the source first). ``im_weight`` adds the
-    information-maximisation companion loss on target predictions (entropy min + diversity);
+    ``im_weight`` adds the information-maximisation loss on target predictions (entropy min + diversity);
     ``mcc_weight`` the minimum-class-confusion loss (``mcc_temperature``, 2.5 as the paper).
     ``self_training`` weighs FixMatch-style pseudo-labelling of the target (``base.self_training_term``):
     the clean target face's confident prediction (max-softmax ≥ ``pseudo_threshold``) is the label of its
-    augmented copy; it ramps in after the same warm-up as λ.
+    augmented copy. ``warmup`` is the fraction of training before the method's target terms start (the
+    classifier learns the source first). All off by default: on the dev world none of them helped
+    (docs/results/dev-cabin-remedies.md); ``benchmarks/overlays/`` holds the settings that were measured.
     """
 
-    lambda_max: float = 0.3
     warmup: float = 0.1
-    hidden: int = 256
-    dropout: float = 0.5
     im_weight: float = 0.0
     mcc_weight: float = 0.0
     mcc_temperature: float = 2.5
@@ -108,16 +50,40 @@ class AdversaryConfig:
     pseudo_threshold: float = 0.9
 
     def __post_init__(self) -> None:
-        for name in ("lambda_max", "im_weight", "mcc_weight", "self_training"):
+        for name in ("im_weight", "mcc_weight", "self_training"):
             _at_least(self, name, 0.0)
         _at_least(self, "mcc_temperature", 0.0, strict=True)
         _at_least(self, "warmup", 0.0, 1.0)
-        _at_least(self, "dropout", 0.0, 1.0)
         _at_least(self, "pseudo_threshold", 0.0, 1.0)
 
 
 @dataclass
-class DannConfig(AdversaryConfig):
+class AdversaryConfig(TargetTermsConfig):
+    """An adversarial method's strength: ``lambda_max`` scales the Ganin schedule ``2/(1+exp(-10p))-1``,
+    which stays 0 during ``warmup`` (the "adaptation can hurt" defaults: small, warmed-up λ)."""
+
+    lambda_max: float = 0.3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _at_least(self, "lambda_max", 0.0)
+
+
+@dataclass
+class MLPAdversaryConfig(AdversaryConfig):
+    """An adversary whose discriminators are MLPs on features: ``hidden`` units, ``dropout``."""
+
+    hidden: int = 256
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _at_least(self, "hidden", 1)
+        _at_least(self, "dropout", 0.0, 1.0)
+
+
+@dataclass
+class DannConfig(MLPAdversaryConfig):
     """DANN: one domain discriminator on the backbone features behind a gradient-reversal layer.
 
     ``conditional``: CDAN's discriminator on features ⊗ class predictions (aligns per predicted class,
@@ -128,6 +94,9 @@ class DannConfig(AdversaryConfig):
     confusion matrix and the target's predicted-class frequencies (``confusion``).
     """
 
+    #: the Ganin schedule at full strength: chosen on the dev world (data.synth.seed=1) over 3 seeds, 39.1 % vs
+    #: 36.4 % at 0.3 and 34.6 % source-only (docs/results/dev-adaptation-methods.md)
+    lambda_max: float = 1.0
     conditional: bool = False
     entropy_weighting: bool = False
     importance_weighting: bool = False
@@ -136,14 +105,14 @@ class DannConfig(AdversaryConfig):
 
 
 @dataclass
-class PoseAdvConfig(AdversaryConfig):
+class PoseAdvConfig(MLPAdversaryConfig):
     """Pose-aware adversarial adaptation. Yaw (degrees) is binned at ``pose_bins`` edges and pitch at
     ``pitch_bins`` edges; a pose class is the (yaw bin, pitch bin) pair. ``pitch_bins: []`` (default)
     is yaw only. ``cross_on_target`` also runs the pose-from-expression cross-adversary on target faces
-    whose pose is known. Both are off here (a dataset without pose gains nothing from them) and on in
-    ``configs/default.yaml``, where the pitch-aware variant (``pitch_bins: [-15, -5]``,
-    ``cross_on_target: true``) won on the dev world: 37.8 % vs 31.3 % over 3 seeds
-    (``docs/bench-train-dev-mcc.md``)."""
+    whose pose is known. Both are off here (a dataset without pose gains nothing from them); the
+    pitch-aware variant (``pitch_bins: [-15, -5]``, ``cross_on_target: true``) won on the dev world, 37.8 % vs
+    31.3 % over 3 seeds (``docs/results/dev-pose-adv-and-mcc.md``), and the training benchmark runs it from
+    ``benchmarks/overlays/methods.yaml``; pose_adv itself does not beat source-only, so nothing ships it."""
 
     pose_bins: List[float] = field(default_factory=lambda: [-30.0, -10.0, 10.0, 30.0])
     pitch_bins: List[float] = field(default_factory=list)
@@ -158,7 +127,7 @@ class PoseAdvConfig(AdversaryConfig):
 
 
 @dataclass
-class DisentangleConfig(AdversaryConfig):
+class DisentangleConfig(MLPAdversaryConfig):
     """Expression vs identity disentanglement (max-entropy adversaries) plus the DANN domain term."""
 
     id_dim: int = 32
@@ -171,15 +140,25 @@ class DisentangleConfig(AdversaryConfig):
 
 
 @dataclass
-class CalConfig(AdversaryConfig):
-    """Contrastive adversarial learning: weak expressions pulled toward strong ones in D's embedding."""
+class CalConfig(TargetTermsConfig):
+    """Contrastive adversarial learning: weak expressions pulled toward strong ones in D's embedding.
 
+    CAL's discriminator is weighed by ``cal_weight`` (not a λ schedule) and stepped by its own Adam
+    (``d_lr``, ``d_betas``); ``hidden``/``dropout`` size its MLP."""
+
+    hidden: int = 256
+    dropout: float = 0.5
     intensity_threshold: float = 0.5
     embed_dim: int = 32
     margin: float = 1.0
     cal_weight: float = 0.1
     d_lr: float = 1e-4
     d_betas: Tuple[float, float] = (0.5, 0.9)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _at_least(self, "hidden", 1)
+        _at_least(self, "dropout", 0.0, 1.0)
 
 
 @dataclass
@@ -304,19 +283,21 @@ def method_config(cfg, method: str, source_checkpoint: Optional[str] = None):
 class TrainConfig:
     """The one trainer loop; method-specific settings live under ``train.<method>``."""
 
-    method: Method = "dann"
-    methods: List[Method] = field(default_factory=lambda: ["source_only", "dann"])
-    epochs: int = 10
+    #: ``fer-edge train``'s method. The pipeline (and ``--method all``) trains it together with ``methods`` and
+    #: source-only, and exports the best by the label-free ``method_selector``.
+    method: Method = "pixel_da"
+    methods: List[Method] = field(default_factory=lambda: ["source_only", "pixel_da", "target_oracle"])
+    epochs: int = 8
     steps_per_epoch: Optional[int] = None
     batch_size: int = 64
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 5e-4
     backbone_lr_mult: float = 1.0
     lr_anneal: bool = True
     #: ``ganin``: ``lr0/(1+10p)^0.75`` (the DANN papers'; ends at lr0/6); ``cosine``: linear warm-up over
     #: ``warmup`` of the steps, then half a cosine to 0 -- on real faces the short schedules gain most in the last
-    #: low-lr epochs (docs/bench-real.md). Ignored when ``lr_anneal`` is false (constant lr).
+    #: low-lr epochs (docs/results/real-faces.md). Ignored when ``lr_anneal`` is false (constant lr).
     schedule: Literal["ganin", "cosine"] = "ganin"
     warmup: float = 0.0
     #: Label smoothing of the expression cross-entropy (every method): FER2013's labels are noisy.
@@ -341,7 +322,6 @@ class TrainConfig:
     eval_limit: Optional[int] = None
     feature_samples: int = 300
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    workers: int = 0
     # NHWC conv weights: about 30 % less CPU time per training step and 2.5x faster evaluation for the
     # depthwise convolutions of `mobilenet` on oneDNN (docs/train.md); numerics differ only by rounding.
     channels_last: bool = True
@@ -372,6 +352,5 @@ class TrainConfig:
         _at_least(self, "ema", 0.0, 0.9999)
         _at_least(self, "source_val_fraction", 0.0, 0.9)
         _at_least(self, "eval_limit", 1)
-        _at_least(self, "workers", 0)
         _at_least(self, "warmup", 0.0, 0.5)
         _at_least(self, "label_smoothing", 0.0, 0.5)

@@ -40,8 +40,8 @@ def adabn(net: FerNet, x_target: torch.Tensor, device: torch.device, batch_size:
     Cumulative averages over the target (``momentum=None``) replace the source-trained statistics; weights
     unchanged. It fixes a gap that lives in the activations' first and second moments (a darker, lower-contrast
     camera). On the cabin camera under the CLAHE crop contract it does not: it cost source-only models 12 points
-    on the dev world (``benchmarks/posthoc_target.py``, docs/bench-posthoc.md), which is why ``train.adabn``
-    stays off.
+    on the dev world (``benchmarks/posthoc_target.py``, docs/results/post-hoc-corrections.md), which is why
+    ``train.adabn`` stays off.
     """
     out = copy.deepcopy(net)
     bns = [m for m in out.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -7,12 +7,9 @@ The trainer logs the target-test accuracy beside them but never passes it to any
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
-
-from fer_edge.evaluation.metrics import confusion_matrix
-from fer_edge.evaluation.metrics import macro_f1 as _macro_f1_cm
 
 SELECTORS = ("im", "snd", "dev", "source_val", "last")
 EPS = 1e-12
@@ -123,25 +120,21 @@ def select_run(summaries: Sequence[Mapping[str, object]], selector: str) -> int:
     return eligible[int(np.nanargmax(arr))]
 
 
+def select_method(summaries: Mapping[str, Mapping[str, object]], selector: str) -> Optional[str]:
+    """The method (key of ``summaries``) whose run :func:`select_run` picks, or ``None`` when only the oracle ran.
+
+    ``fer-edge train --method all`` and the pipeline both choose the exported model with this one function.
+    """
+    names = list(summaries)
+    i = select_run([{**s, "method": m} for m, s in summaries.items()], selector) if names else -1
+    return names[i] if i >= 0 else None
+
+
 def _argmax(vals: Sequence[float]) -> int:
     arr = np.asarray(vals, dtype=np.float64)
     if np.all(np.isnan(arr)):
         return len(arr) - 1
     return int(np.nanargmax(arr))
-
-
-def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return float((y_true == y_pred).mean()) if len(y_true) else float("nan")
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
-    """Macro-F1 over the classes present in ``y_true`` or ``y_pred``: the evaluation stage's definition
-    (``fer_edge.evaluation.metrics``), so training logs and ``fer-edge eval`` report the same number."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if not len(y_true):
-        return float("nan")
-    return _macro_f1_cm(confusion_matrix(y_true, y_pred, num_classes))
 
 
 def label_free_scores(target_probs: np.ndarray, source_val_losses: np.ndarray, source_val_feats: np.ndarray,
@@ -152,5 +145,5 @@ def label_free_scores(target_probs: np.ndarray, source_val_losses: np.ndarray, s
             "score_source_val": float(source_val_acc)}
 
 
-__all__ = ["SELECTORS", "im_score", "snd_score", "dev_score", "select_epoch", "select_run", "accuracy",
-           "macro_f1", "label_free_scores"]
+__all__ = ["SELECTORS", "im_score", "snd_score", "dev_score", "select_epoch", "select_run", "select_method",
+           "label_free_scores"]

@@ -5,7 +5,7 @@ and lips, which are red because of blood under thin skin, reflect about as much 
 a colour photo's *luminance* they are much darker. Of the visible channels, red is the one whose skin and lip
 reflectances are closest to near-infrared (the red-channel proxy of cross-spectral face matching), so a gray
 image mixed mostly from red shows the pale lips and flat skin a cabin camera sees. The factor study
-(docs/bench-factors.md) measured this spectrum as the largest single cost on the cabin.
+(docs/results/domain-factors.md) measured this spectrum as the largest single cost on the cabin.
 
 ``train.augment.spectral: p`` shows each labelled colour face in such a red-weighted gray view with
 probability ``p`` instead of its ordinary luminance. The views are made once, when the source split is decoded:
@@ -21,11 +21,10 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.contract import PreprocessSpec, preprocess
 from fer_edge.runtime.crop import apply_clahe
 from fer_edge.runtime.errors import DataError
-
-from .data.dataset import FaceDataset
 
 #: Range of the red weight of a view's mix; the remainder is split between green (most) and blue.
 RED_RANGE = (0.6, 1.0)

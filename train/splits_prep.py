@@ -15,10 +15,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.contract import PreprocessSpec
 from fer_edge.runtime.errors import DataError
-
-from .data.dataset import FaceDataset
 
 ROLES = ("source", "source_val", "source_test", "target", "target_val", "target_test")
 

@@ -12,9 +12,11 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from fer_edge.runtime.metrics import accuracy, macro_f1
+
 from .evaluation import per_sample_ce, predict
 from .models import FerNet
-from .selection import SELECTORS, accuracy, label_free_scores, macro_f1, select_epoch
+from .selection import SELECTORS, label_free_scores, select_epoch
 from .splits_prep import SplitTensors
 
 NAN = float("nan")

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from fer_edge.data.dataset import FaceDataset
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.bars import bars_off
 from fer_edge.runtime.errors import ConfigError, DataError
@@ -29,7 +30,6 @@ from fer_edge.runtime.results import finite
 
 from .augment import augment, spectral_swap
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data.dataset import FaceDataset
 from .distributed import DistContext, broadcast_buffers, broadcast_module, make_grad_sync, setup, teardown
 from .evaluation import adabn
 from .methods import Batch, Method, build_method, method_class

@@ -14,7 +14,7 @@ direction is intersected with the rotated ellipsoid (front-most root) and the hi
 is where the input is sampled. Rays that miss the head use the rim's tangent point (the discriminant clamped
 at 0), which extends the map continuously into hair and background.
 
-Measured (docs/bench-train-dev-contract.md): on the synthetic cabin, pitch turned out to be a minor part of
+Measured (docs/results/dev-crop-contract.md): on the synthetic cabin, pitch turned out to be a minor part of
 the gap (benchmarks/domain_factors.py), and this augmentation did not raise source-only accuracy, so it is
 off by default (``train.augment.pitch``/``yaw``). Honest limits: the prior assumes the input face is frontal
 (it re-rotates by the *drawn* angle relative to whatever pose the face had) and an ellipsoid has no nose or
@@ -38,7 +38,7 @@ HEAD_AXES: Tuple[float, float, float] = (1.0, 1.31, 0.925)
 @lru_cache(maxsize=1)
 def _mean_head():
     """The mean synthetic head, for :func:`face_box`'s detector-box rule (Haar-calibrated)."""
-    from .data.synth.head import sample_identity
+    from fer_edge.data.synth.head import sample_identity
 
     a, b, c = HEAD_AXES
     return dataclasses.replace(sample_identity(0), a=a, b=b, c=c, jaw_taper=0.275, eye_y=-0.04, brow_gap=0.23)
@@ -48,7 +48,7 @@ def detector_boxes(rot: np.ndarray) -> np.ndarray:
     """N×3 (centre x, centre y, side) in head half-widths: where a face detector puts its box on the mean
     head under each rotation. The crop follows the detector, so a re-rendered view must be re-boxed too:
     seen from below the box takes in the chin and grows about 6 %, and its centre moves up."""
-    from .data.synth.head import box_points, detector_box_of
+    from fer_edge.data.synth.head import box_points, detector_box_of
 
     pts = box_points(_mean_head()).astype(np.float64)
     return detector_box_of(np.einsum("mk,njk->nmj", pts, np.asarray(rot, np.float64)[:, :2, :]))
@@ -64,7 +64,7 @@ def head_in_grid(crop_margin: float) -> Tuple[float, float]:
 
 def rotations(pitch_deg: torch.Tensor, yaw_deg: torch.Tensor) -> np.ndarray:
     """N×3×3 head rotations in the synthetic head's convention (``pitch < 0``: the camera is below the face)."""
-    from .data.synth.head import rotation
+    from fer_edge.data.synth.head import rotation
 
     return np.stack([rotation(float(y), float(p), 0.0) for p, y in zip(pitch_deg.tolist(), yaw_deg.tolist())])
 

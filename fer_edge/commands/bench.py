@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="runs of ONNX Runtime's profiler per ORT model for the node profile (0: none)")
     p.add_argument("--doc", default=None,
                    help="also write the Markdown into this file between bench markers, keeping the rest "
-                        "(e.g. docs/bench-eval.md; used by `make bench`)")
+                        "(e.g. docs/results/backend-speed.md; used by `make bench`)")
     p.add_argument("--in-process", action="store_true",
                    help="measure every path in this process (faster; peak RSS is then not per path)")
     add_config_arguments(p)
@@ -121,22 +121,26 @@ def nothing_measured(res) -> str:
     return "; ".join(f"{name}: {r.status} ({r.reason})" for name, r in paths.items()) or "no path was requested"
 
 
-def run(args: argparse.Namespace) -> int:
+def stage_call(args: argparse.Namespace):
+    """The ``bench:`` section with this command line's flags on top (the pipeline builds the same call)."""
     from fer_edge.cli import load_args_config
-    from fer_edge.evaluation.bench import run_bench
+    from fer_edge.stages import bench
+
+    compare = [c.strip() for c in args.compare.split(",")] if args.compare else None
+    return bench.from_config(load_args_config(args), compare=compare, warmup=args.warmup, iters=args.iters or None,
+                             batches=args.batches or None, video_frames=args.video_frames)
+
+
+def run(args: argparse.Namespace) -> int:
     from fer_edge.runtime.errors import ModelError
 
-    cfg = load_args_config(args).bench
+    call = stage_call(args)
     check_models(args)
-    compare = [c.strip() for c in args.compare.split(",")] if args.compare else list(cfg.compare)
-    log.info("bench started: %s", ", ".join(compare))
-    res = run_bench(model=args.model, int8=args.int8, checkpoint=args.checkpoint, engine=args.engine,
-                    compare=compare, out_dir=args.out, batches=args.batches or list(cfg.batches),
-                    warmup=cfg.warmup if args.warmup is None else args.warmup,
-                    iters=args.iters or cfg.iters, isolate=not args.in_process, peak_size=args.peak_size,
-                    video_frames=cfg.video_frames if args.video_frames is None else args.video_frames,
-                    threads=args.threads, command=_command_line(args), rounds=args.rounds,
-                    accuracy_data=args.accuracy_data, profile_runs=args.profile_runs)
+    log.info("bench started: %s", ", ".join(call.settings["compare"]))
+    res = call(model=args.model, int8=args.int8, checkpoint=args.checkpoint, engine=args.engine, out_dir=args.out,
+               isolate=not args.in_process, peak_size=args.peak_size, threads=args.threads,
+               command=_command_line(args), rounds=args.rounds, accuracy_data=args.accuracy_data,
+               profile_runs=args.profile_runs)
     from fer_edge.evaluation.bench_report import markdown, update_doc
 
     print(markdown(res))

@@ -46,30 +46,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
 
 
-def _options(args: argparse.Namespace):
-    from fer_edge.runtime.tensorrt import BuildOptions, parse_batch
+def stage_call(args: argparse.Namespace):
+    """The ``build:`` section with this command line's flags on top (the pipeline builds the same call)."""
+    from fer_edge.stages import build
 
-    cfg = load_args_config(args).build
-
-    def pick(cli, conf):
-        return conf if cli is None else cli
-
-    calib = pick(args.calib_cache, cfg.calib_cache)
-    timing = pick(args.timing_cache, cfg.timing_cache)
-    return BuildOptions(precision=pick(args.precision, cfg.precision),
-                        batch=parse_batch(args.batch) if args.batch else tuple(parse_batch(cfg.batch)),
-                        workspace_mb=int(pick(args.workspace_mb, cfg.workspace_mb)),
-                        timing_cache=Path(timing) if timing else None,
-                        dla_core=pick(args.dla_core, cfg.dla_core),
-                        gpu_fallback=bool(pick(args.gpu_fallback, cfg.gpu_fallback)),
-                        calib_cache=Path(calib) if calib else None,
-                        strongly_typed=bool(pick(args.strongly_typed, cfg.strongly_typed)))
+    return build.from_config(load_args_config(args), precision=args.precision, batch=args.batch,
+                             workspace_mb=args.workspace_mb, timing_cache=args.timing_cache, dla_core=args.dla_core,
+                             gpu_fallback=args.gpu_fallback, calib_cache=args.calib_cache,
+                             strongly_typed=args.strongly_typed)
 
 
-def _print_trtexec(args: argparse.Namespace, opts, out: Path) -> int:
-    from fer_edge.runtime.tensorrt import trtexec_command
+def _print_trtexec(args: argparse.Namespace, call, out: Path) -> int:
+    from fer_edge.stages.build import trtexec_line
 
-    line = trtexec_command(args.model, out, opts, trt_version=args.trt_version)
+    line = trtexec_line(call, args.model, out, trt_version=args.trt_version)
     log.info("run it on the device. Its engine has no fer-edge sidecar, so `fer-edge run` will not load it: "
              "use `fer-edge build` where TensorRT's Python bindings exist")
     print(line)
@@ -77,14 +67,14 @@ def _print_trtexec(args: argparse.Namespace, opts, out: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_edge.runtime.tensorrt import build_engine
+    from fer_edge.runtime.artefacts import engine_path
 
-    opts = _options(args)
+    call = stage_call(args)
     model = Path(args.model)
-    out = Path(args.out) if args.out else model.with_suffix(".engine")
+    out = Path(args.out) if args.out else engine_path(model)
     if args.print_trtexec:
-        return _print_trtexec(args, opts, out)
-    result = build_engine(model, out, opts)
+        return _print_trtexec(args, call, out)
+    result = call(model, out)
     extra = result.manifest.extra
     print(f"engine {result.engine} ({result.size_bytes / 1e6:.2f} MB, {result.plan.precision}, "
           f"TensorRT {extra['tensorrt_version']}, {extra['device']['name']}) built in {result.seconds:.1f} s; "

@@ -64,28 +64,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trt-version", default=None, help="TensorRT version for the cache header (default 10.3.0)")
 
 
-def _pick(value, default):
-    return default if value is None else value
+def stage_call(args: argparse.Namespace):
+    """The ``calibrate:`` section with this command line's flags on top (the pipeline builds the same call)."""
+    from fer_edge.stages import calibrate
+
+    return calibrate.from_config(load_args_config(args), method=args.method, num_images=args.num_images,
+                                 min_images=args.min_images, eval=args.eval, max_drop=args.max_drop,
+                                 detect=args.detect, compare_source=args.compare_source,
+                                 trt_version=args.trt_version, min_agreement=args.min_agreement,
+                                 cpu=False if args.no_cpu else None)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fer_edge.calibration.quantize import calibrate
+    from fer_edge.runtime.artefacts import int8_path
 
-    cfg = load_args_config(args).calibrate
+    call = stage_call(args)
     model = Path(args.model)
-    out = args.out or str(model.with_name(model.stem + ".int8.onnx"))
-    result = calibrate(model, args.images, out, method=_pick(args.method, cfg.method),
-                       num_images=_pick(args.num_images, cfg.num_images),
-                       min_images=_pick(args.min_images, cfg.min_images), eval_data=_pick(args.eval, cfg.eval),
-                       max_drop=_pick(args.max_drop, cfg.max_drop), detect=bool(_pick(args.detect, cfg.detect)),
-                       compare_source=_pick(args.compare_source, cfg.compare_source),
-                       trt_version=_pick(args.trt_version, cfg.trt_version),
-                       max_fallback_layers=cfg.max_fallback_layers, seed=cfg.seed,
-                       gate_images=args.gate_images, min_agreement=_pick(args.min_agreement, cfg.min_agreement),
-                       gate_max_images=cfg.gate_images, cpu=cfg.cpu and not args.no_cpu,
-                       cpu_reduce_range=cfg.cpu_reduce_range)
+    out = args.out or str(int8_path(model))
+    result = call(model, args.images, out, gate_images=args.gate_images)
     print(result.report_paths["markdown"].read_text(encoding="utf-8"))
     cpu = f", {result.cpu_path.name}" if result.cpu_path else ""
     print(f"wrote {result.path}{cpu}, {result.cache_path.name} and {result.report_paths['json'].name}")

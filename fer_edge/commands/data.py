@@ -34,17 +34,29 @@ class Synth:
         p.add_argument("--out", required=True, help="output folder (created; replaced if it is a synth folder)")
         p.add_argument("--count", type=int, default=None,
                        help="crops or scene frames, or video frames (default 1000 / 100 / 300)")
-        p.add_argument("--identities", type=int, default=60, help="size of the identity pool (default 60)")
-        p.add_argument("--size", type=int, default=112, help="crop side in pixels (crops only; default 112)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--workers", type=int, default=2)
+        p.add_argument("--identities", type=int, default=None,
+                       help="size of the identity pool (default: data.synth.identities, 60)")
+        p.add_argument("--size", type=int, default=None,
+                       help="crop side in pixels (crops only; default: data.synth.size, 112)")
+        p.add_argument("--seed", type=int, default=None, help="default: data.synth.seed, 0")
+        p.add_argument("--workers", type=int, default=None, help="processes (default: data.synth.workers, 2)")
+        from fer_edge.cli import add_config_arguments
+
+        add_config_arguments(p)
+
+    @staticmethod
+    def stage_call(args: argparse.Namespace):
+        """``data.synth`` with this command line's flags on top (the pipeline's video uses the same call)."""
+        from fer_edge.cli import load_args_config
+        from fer_edge.stages import data
+
+        return data.synth_call(load_args_config(args), identities=args.identities, size=args.size, seed=args.seed,
+                               workers=args.workers)
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
-        from fer_edge.train.data.synth import generate
-
         count = args.count if args.count is not None else {"crops": 1000, "scenes": 100, "video": 300}[args.kind]
-        out = generate(args.domain, args.kind, args.out, count, args.identities, args.size, args.seed, args.workers)
+        out = Synth.stage_call(args)(args.domain, args.kind, args.out, count)
         log.info("passed: %s %s written to %s", args.domain, args.kind, out)
         return 0
 
@@ -66,10 +78,10 @@ class Preview:
     def run(args: argparse.Namespace) -> int:
         import cv2
 
+        from fer_edge.data.loaders import load_dataset
+        from fer_edge.data.preview import contact_sheet
         from fer_edge.runtime.atomic import atomic_write
         from fer_edge.runtime.errors import DataError
-        from fer_edge.train.data.loaders import load_dataset
-        from fer_edge.train.data.preview import contact_sheet
 
         ds = load_dataset(args.path, args.format, contempt=args.contempt)
         sheet = contact_sheet(ds, args.per_row, args.tile)

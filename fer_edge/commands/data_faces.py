@@ -78,7 +78,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_edge.train.data.faces import extract_faces
+    from fer_edge.data.faces import extract_faces
 
     cfg = config_from_args(args)
     width = args.detect_width if args.detect_width is not None else cfg.runtime.detect_width

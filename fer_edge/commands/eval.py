@@ -102,20 +102,24 @@ def baseline_note(res) -> str:
     return ""
 
 
-def run(args: argparse.Namespace) -> int:
+def stage_call(args: argparse.Namespace):
+    """The ``eval:`` section with this command line's flags on top (the pipeline builds the same call)."""
     from fer_edge.cli import load_args_config
-    from fer_edge.evaluation.evaluate import evaluate
+    from fer_edge.stages import evaluate
 
-    cfg = load_args_config(args)
-    batch = args.batch_size or cfg.eval.batch_size
+    return evaluate.from_config(load_args_config(args), batch_size=args.batch_size or None)
+
+
+def run(args: argparse.Namespace) -> int:
+    call = stage_call(args)
     if not args.detect:
         why = looks_like_frames(args.data)
         if why:
             log.warning(why)
     log.info("eval started: %s on %s", args.model, args.data)
-    res = evaluate(args.model, args.data, out_dir=args.out, backend=args.backend, batch_size=batch,
-                   reference=args.reference, threshold=args.threshold, fmt=args.format, detect=args.detect,
-                   progress=not getattr(args, "quiet", False))
+    res = call(args.model, args.data, out_dir=args.out, backend=args.backend, reference=args.reference,
+               threshold=args.threshold, fmt=args.format, detect=args.detect,
+               progress=not getattr(args, "quiet", False))
     line = f"{res.backend}: accuracy {res.accuracy:.4f}  macro-F1 {res.macro_f1:.4f}  n={res.n}"
     if res.reference:
         line += f"  agreement with reference {res.reference['agreement']:.4f}"

@@ -30,14 +30,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def run(args: argparse.Namespace) -> int:
-    from fer_edge.export.onnx import export_onnx
+def stage_call(args: argparse.Namespace):
+    """The ``export:`` section with this command line's flags on top (the pipeline builds the same call)."""
+    from fer_edge.stages import export
 
-    cfg = load_args_config(args).export
-    result = export_onnx(args.checkpoint, args.out, opset=args.opset or cfg.opset,
-                         batch=args.batch if args.batch is not None else cfg.batch,
-                         parity_images=args.parity_images or cfg.parity_images,
-                         simplify=cfg.simplify and not args.no_simplify, atol=cfg.parity_atol)
+    return export.from_config(load_args_config(args), opset=args.opset, batch=args.batch,
+                              parity_images=args.parity_images, simplify=False if args.no_simplify else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = stage_call(args)(args.checkpoint, args.out)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

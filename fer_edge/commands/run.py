@@ -165,22 +165,29 @@ def check_outputs(args: argparse.Namespace) -> None:
         check_output_dir(args.save_dir, "--save-dir")
 
 
+def stage_call(args: argparse.Namespace, cfg: Any = None):
+    """The ``runtime:`` section with ``--backend`` on top (the pipeline builds the same call)."""
+    from fer_edge.cli import load_args_config
+    from fer_edge.stages import run
+
+    return run.from_config(cfg if cfg is not None else load_args_config(args), backend=args.backend)
+
+
 def run(args: argparse.Namespace) -> int:
     from fer_edge.cli import load_args_config
     from fer_edge.runtime.outputs import ImageSink
-    from fer_edge.runtime.pipeline import Pipeline
     from fer_edge.runtime.results import JsonlWriter, VideoSink, summary_path, write_summary
     from fer_edge.runtime.stats import format_summary
 
     cfg = load_args_config(args)
-    cfg.runtime.validate()
+    call = stage_call(args, cfg)
+    runtime = call.settings["config"]
     options = {**_crop_overrides(args, cfg), **_options(args)}
     check_outputs(args)
-    pipe = Pipeline.from_model(args.model, backend=args.backend or cfg.runtime.backend, config=cfg.runtime,
-                               **options)
+    pipe = call(args.model, **options)
     log.info("run: %s → %s%s", args.source, args.out, f" + {args.video_out}" if args.video_out else "")
     writer = JsonlWriter(args.out)
-    video = VideoSink(args.video_out, fps=cfg.runtime.video_fps) if args.video_out else None
+    video = VideoSink(args.video_out, fps=runtime.video_fps) if args.video_out else None
     stills = ImageSink(args.save_dir) if args.save_dir else None
     progress = _Progress(_total_frames(args.source, pipe.config.max_frames),
                          enabled=not args.no_progress and not getattr(args, "quiet", False))

@@ -74,7 +74,7 @@ class BenchResult:
 
 
 def machine_info(threads: Optional[int]) -> Dict[str, Any]:
-    from fer_edge.commands.info import collect
+    from .machine import collect
 
     info = collect()
     return {"cpu": info["cpu"], "platform": info["platform"], "python": info["python"],

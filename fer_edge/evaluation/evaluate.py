@@ -19,12 +19,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from fer_edge.runtime import metrics
 from fer_edge.runtime.atomic import atomic_write
+from fer_edge.runtime.batches import predict_in_batches
 from fer_edge.runtime.contract import canonical_label
 from fer_edge.runtime.errors import DataError, ModelError
 from fer_edge.runtime.manifest import sha256_file
 
-from . import metrics
 from .loading import open_model
 
 log = logging.getLogger(__name__)
@@ -69,21 +70,18 @@ def label_mapping(dataset_labels: Sequence[str], model_labels: Sequence[str]) ->
 
 def predict(backend: Any, x: np.ndarray, batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """Probabilities ``N x K`` from ``backend.infer`` in batches (a progress bar when asked)."""
-    if len(x) == 0:
-        return np.zeros((0, len(backend.contract.labels)), np.float32)
-    starts = range(0, len(x), max(1, batch_size))
-    if progress:
+    def bar(starts):
         try:
             from tqdm import tqdm
 
-            starts = tqdm(starts, desc=f"eval {backend.name}", unit="batch", leave=False)
+            return tqdm(starts, desc=f"eval {backend.name}", unit="batch", leave=False)
         except ImportError:  # pragma: no cover - tqdm ships with the train extra
-            pass
-    out = [np.asarray(backend.infer(x[s:s + batch_size]), dtype=np.float32) for s in starts]
-    probs = np.concatenate(out)
-    if probs.shape != (len(x), len(backend.contract.labels)):
-        raise ModelError(f"{backend.name}: returned probabilities of shape {probs.shape}, expected "
-                         f"{(len(x), len(backend.contract.labels))}")
+            return starts
+
+    k = len(backend.contract.labels)
+    probs = predict_in_batches(backend.infer, x, batch_size, num_outputs=k, wrap=bar if progress else None)
+    if probs.shape != (len(x), k):
+        raise ModelError(f"{backend.name}: returned probabilities of shape {probs.shape}, expected {(len(x), k)}")
     return probs
 
 

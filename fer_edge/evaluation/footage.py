@@ -11,10 +11,11 @@ Three inputs are understood:
 
 Crops come from :func:`fer_edge.runtime.detect.detect_and_crop` with the MODEL's crop policy, so the
 pixels are those the runtime would feed it; footage with ground truth goes through the shared cache of
-``fer-edge data faces`` (:mod:`fer_edge.train.data.faces`), detected once per content and policy.
+``fer-edge data faces`` (:mod:`fer_edge.data.faces`), detected once per content and policy.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -25,9 +26,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from fer_edge.data.dataset import FaceRecord, Skip, record_field
 from fer_edge.runtime.contract import Contract, label_index, preprocess
 from fer_edge.runtime.errors import DataError
-from fer_edge.train.data.dataset import FaceRecord, Skip, record_field
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +73,16 @@ def load_footage(path: Any, contract: Contract, progress: bool = False) -> Foota
     """
     import csv
 
-    from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.data.dataset import read_image
-    from fer_edge.train.data.faces import cached_faces
+    from fer_edge.data.dataset import read_image
+    from fer_edge.data.faces import cached_faces
 
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    policy = CropPolicy.from_dict(dict(contract.crop)) if contract.crop else CropPolicy()
+    policy = contract.policy
     if _truth_file(path) is None:
         return _largest_face_per_frame(path, contract, policy)
-    match_policy = CropPolicy.from_dict({**policy.to_dict(), "select": "all"})  # score every true face
+    match_policy = dataclasses.replace(policy, select="all")  # score every true face
     out = cached_faces(path, match_policy, progress=progress)
     summ = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     with open(out / "faces.csv", newline="", encoding="utf-8") as fh:

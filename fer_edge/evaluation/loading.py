@@ -43,7 +43,7 @@ class TorchBackend:
         self.net, self.manifest = load_checkpoint(self.path)
         self.contract = Contract(labels=tuple(self.manifest.labels),
                                  preprocess=PreprocessSpec.from_dict(self.manifest.preprocess),
-                                 crop=dict(self.manifest.crop))
+                                 crop=self.manifest.crop)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch

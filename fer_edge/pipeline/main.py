@@ -1,26 +1,37 @@
-"""The pipeline's stages, in order. Each calls one stage's public API; none reaches into another's internals.
+"""The pipeline's stages, in order. Each builds its call with the stage's ``from_config`` (``fer_edge.stages``),
+the very call its ``fer-edge`` verb makes, and the stage's fingerprint is that call: a config key the stage
+does not pass to its function cannot re-run it, and a key the verb honours cannot be forgotten here.
 
 Stage functions import their stage lazily, so ``fer-edge pipeline --until synth`` never loads torch and
-the heavy imports happen once, when the stage first runs.
+the heavy imports happen once, when the stage first runs. File names come from ``fer_edge.runtime.artefacts``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from fer_edge.configfields import to_dict
+from fer_edge.runtime.artefacts import (
+    BENCH,
+    CHECKPOINT,
+    EVAL_METRICS,
+    INT8,
+    RESULTS,
+    RUN_SUMMARY,
+    TRAIN_SUMMARY,
+    RunFolder,
+    int8_artefacts,
+    with_manifest,
+)
 from fer_edge.runtime.atomic import atomic_write
-from fer_edge.train.config import DATA_ROLES
+from fer_edge.stages import bench, build, calibrate, data, evaluate, export, run, train
+from fer_edge.stages.call import StageCall
 
 from .runner import Context, Stage, StageOutput, run_stages
 from .stamps import hash_inputs
 
 log = logging.getLogger("fer_edge.pipeline")
-
-ROLES = DATA_ROLES
 
 
 def _json(path: Path) -> Dict[str, Any]:
@@ -28,19 +39,22 @@ def _json(path: Path) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------- 1. synth
+def _video_call(ctx: Context) -> StageCall:
+    """The cabin video: ``data.synth``'s settings, with 4 identities of its own (seed + 99) in one process."""
+    s = ctx.cfg.data.synth
+    return data.synth_call(ctx.cfg, identities=4, seed=s.seed + 99, workers=1)
+
+
 def _fp_synth(ctx: Context) -> Any:
-    return {"data": to_dict(ctx.cfg.data), "video_frames": ctx.cfg.pipeline.video_frames}
+    return {"splits": STAGE_CALLS["synth"](ctx.cfg).fingerprint(), "video": _video_call(ctx).fingerprint(),
+            "video_frames": ctx.cfg.pipeline.video_frames}
 
 
 def _run_synth(ctx: Context, d: Path) -> StageOutput:
-    from fer_edge.train.data.sources import load_split
-    from fer_edge.train.data.synth import generate
-
     cfg = ctx.cfg
     result: Dict[str, Any] = {"splits": {}}
     outputs: List[Path] = []
-    for role in ROLES:
-        ds = load_split(cfg, role)
+    for role, ds in STAGE_CALLS["synth"](cfg)().items():
         if ds is None:
             continue
         result["splits"][role] = {"root": str(ds.root), "count": len(ds), "skipped": len(ds.skipped),
@@ -49,8 +63,7 @@ def _run_synth(ctx: Context, d: Path) -> StageOutput:
         if csv.is_file():
             outputs.append(csv)
     target_domain = cfg.data.target.split(":", 1)[1] if cfg.data.target.startswith("synth:") else "cabin-nir"
-    vid_dir = generate(target_domain, "video", d / "video", count=cfg.pipeline.video_frames,
-                       identities=4, size=cfg.data.synth.size, seed=cfg.data.synth.seed + 99, workers=1)
+    vid_dir = _video_call(ctx)(target_domain, "video", d / "video", cfg.pipeline.video_frames)
     videos = sorted(p for p in Path(vid_dir).iterdir() if p.suffix in (".mp4", ".avi"))
     result["video"] = str(videos[0]) if videos else None
     result["video_truth"] = str(Path(vid_dir) / "frames.jsonl")
@@ -60,83 +73,55 @@ def _run_synth(ctx: Context, d: Path) -> StageOutput:
 
 
 # ---------------------------------------------------------------- 2. train
-def _fp_train(ctx: Context) -> Any:
-    c = ctx.cfg
-    return {"train": to_dict(c.train), "model": to_dict(c.model), "preprocess": to_dict(c.preprocess),
-            "crop": to_dict(c.crop)}
-
-
-def _methods(cfg: Any) -> List[str]:
-    methods = list(dict.fromkeys(cfg.train.methods))
-    if "source_only" not in methods:
-        methods.insert(0, "source_only")
-    return methods
-
-
 def _run_train(ctx: Context, d: Path) -> StageOutput:
-    from fer_edge.train.config import method_config
-    from fer_edge.train.data.sources import load_split
-    from fer_edge.train.trainer import train
-
-    cfg = ctx.cfg
-    datasets = {role: load_split(cfg, role) for role in ROLES}
+    call = STAGE_CALLS["train"](ctx.cfg)  # the runs of `fer-edge train --method all`
+    splits = STAGE_CALLS["synth"](ctx.cfg)
+    datasets = splits()
+    folder = RunFolder(ctx.out)
     summaries: Dict[str, Dict[str, Any]] = {}
     outputs: List[Path] = []
-    for method in _methods(cfg):
-        mcfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, method=method))
-        mcfg = method_config(mcfg, method, str(d / "source_only" / "best.pt"))
-        run_dir = d / method
-        done = run_dir / "summary.json"
+    for method in call.methods:
+        run_dir = folder.train_run(method)
+        done = run_dir / TRAIN_SUMMARY
         # A method folder is reused (finished) or resumed (killed) only if it was made from these very
         # inputs; after a config change it is trained afresh.
         stamp = run_dir / "pipeline_inputs.json"
-        digest = hash_inputs({"train": _fp_train(ctx), "data": _fp_synth(ctx), "method": method})
+        digest = hash_inputs({"train": call.run_fingerprint(method), "data": splits.fingerprint()})
         same = stamp.is_file() and json.loads(stamp.read_text()).get("inputs") == digest
-        if same and done.is_file() and (run_dir / "best.pt").is_file():
+        if same and done.is_file() and (run_dir / CHECKPOINT).is_file():
             log.info("train %s: finished earlier from the same inputs — reusing %s", method, done)
             summary = _json(done)
         else:
             atomic_write(stamp, json.dumps({"inputs": digest}))
-            summary = train(mcfg, datasets, run_dir, resume=same and (run_dir / "last.state.pt").is_file())
+            summary = call(datasets, run_dir, method=method, source_checkpoint=str(folder.checkpoint("source_only")),
+                           resume=same and (run_dir / "last.state.pt").is_file())
             summary = summary if isinstance(summary, dict) else _json(done)
         summaries[method] = summary
-        outputs += [run_dir / "best.pt", done]
-    selected = select_across_methods(summaries, cfg.train.method_selector)
-    result = {"methods": summaries, "selected": selected,
-              "selected_checkpoint": str(d / selected / "best.pt"),
+        outputs += [run_dir / CHECKPOINT, done]
+    selected = select_across_methods(summaries, ctx.cfg.train.method_selector)
+    result = {"methods": summaries, "selected": selected, "selected_checkpoint": str(folder.checkpoint(selected)),
               "headline": f"selected {selected} (label-free); " + ", ".join(
                   f"{m} {s.get('target_test_accuracy', float('nan')):.3f}" for m, s in summaries.items())}
     return StageOutput(outputs, result)
 
 
 def select_across_methods(summaries: Dict[str, Dict[str, Any]], selector: str = "im") -> str:
-    """The label-free choice among everything trained (source-only included, the oracle never).
+    """The label-free choice among everything trained (source-only included, the oracle never): the trainer's
+    :func:`~fer_edge.train.selection.select_method`, as ``fer-edge train --method all`` chooses; target-test
+    accuracy is never looked at. Source-only when nothing else can be chosen."""
+    from fer_edge.train.selection import select_method
 
-    Delegates to the trainer's :func:`select_run` (each method's selector score of its selected checkpoint
-    on the unlabelled target validation split); target-test accuracy is never looked at. When no run has
-    a usable score, source-only is the safe default.
-    """
-    from fer_edge.train.selection import select_run
-
-    names = list(summaries)
-    runs = [{"method": m, **s} for m, s in summaries.items()]
-    i = select_run(runs, selector) if names else -1
-    best = names[i] if i >= 0 else "source_only"
-    score = (summaries.get(best, {}).get("selector_scores") or {}).get(selector)
-    if best == "target_oracle" or not isinstance(score, (int, float)) or score != score:
-        return "source_only"
-    return best
+    return select_method(summaries, selector) or "source_only"
 
 
 # ---------------------------------------------------------------- 3. export
 def _run_export(ctx: Context, d: Path) -> StageOutput:
-    from fer_edge.export.onnx import export_onnx
-
     ckpt = ctx.result("train")["selected_checkpoint"]
-    res = export_onnx(ckpt, d / "model.onnx", opset=ctx.cfg.export.opset, batch=ctx.cfg.export.batch)
+    out = RunFolder(ctx.out).onnx
+    res = STAGE_CALLS["export"](ctx.cfg)(ckpt, out)
     info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
-    info["headline"] = f"model.onnx from {Path(ckpt).parent.name}"
-    return StageOutput([d / "model.onnx", d / "model.onnx.json"], info)
+    info["headline"] = f"{out.name} from {Path(ckpt).parent.name}"
+    return StageOutput(with_manifest(out), info)
 
 
 # ---------------------------------------------------------------- 4. calibrate
@@ -162,7 +147,7 @@ def gate_splits(splits: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _labelled(root: str) -> bool:
-    from fer_edge.train.data.loaders import load_dataset
+    from fer_edge.data.loaders import load_dataset
 
     try:
         return load_dataset(root).labelled
@@ -175,22 +160,19 @@ def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
 
     When the gate fails no INT8 model exists, and the later stages use the FP32 ONNX: the report says so.
     """
-    from fer_edge.calibration.quantize import GateFailed, calibrate
+    from fer_edge.calibration.quantize import GateFailed
 
-    c = ctx.cfg.calibrate
+    call = STAGE_CALLS["calibrate"](ctx.cfg)
     splits = ctx.result("synth")["splits"]
     roles = gate_splits(splits)
+    out = RunFolder(ctx.out).int8
     # A rerun (new config or model) must not leave an earlier INT8 model behind: if this gate fails,
     # later stages would deploy the stale one.
-    for stale in ARTEFACTS:
-        (d / stale).unlink(missing_ok=True)
+    for stale in int8_artefacts(out):
+        stale.unlink(missing_ok=True)
     try:
-        res = calibrate(ctx.out / "export" / "model.onnx", splits["target"]["root"], d / "model.int8.onnx",
-                        method=c.method, num_images=c.num_images, min_images=c.min_images,
-                        gate_images=roles["gate_images"], eval_data=roles["eval_data"], max_drop=c.max_drop,
-                        min_agreement=c.min_agreement, gate_max_images=c.gate_images, trt_version=c.trt_version,
-                        max_fallback_layers=c.max_fallback_layers, seed=c.seed, cpu=c.cpu,
-                        cpu_reduce_range=c.cpu_reduce_range, splits=roles["names"])
+        res = call(RunFolder(ctx.out).onnx, splits["target"]["root"], out, gate_images=roles["gate_images"],
+                   eval_data=roles["eval_data"], splits=roles["names"])
     except GateFailed as exc:
         log.warning("calibrate: %s — later stages use the FP32 model", exc)
         info = exc.result.to_dict()
@@ -204,50 +186,43 @@ def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
     info["headline"] = (f"INT8 Q/DQ + CPU on {info.get('num_images')} target images; gated on "
                         f"{roles['names']['gate']}: agreement {gate.agreement:.1f} %{drop}; "
                         f"{len(res.excluded)} layer(s) in float")
-    return StageOutput([d / n for n in ARTEFACTS if (d / n).is_file()], info)
-
-
-ARTEFACTS = ("model.int8.onnx", "model.int8.onnx.json", "model.int8-cpu.onnx", "model.int8-cpu.onnx.json")
+    return StageOutput([f for f in int8_artefacts(out) if f.is_file()], info)
 
 
 # ---------------------------------------------------------------- 5. build
 def _deployable_onnx(ctx: Context) -> Path:
     """The model the device gets: the INT8 Q/DQ ONNX when calibration passed its accuracy gate, else the
     FP32 export (a failed gate writes no INT8 model, and the road must go on with FP32)."""
-    int8 = ctx.out / "calibrate" / "model.int8.onnx"
-    return int8 if int8.is_file() else ctx.out / "export" / "model.onnx"
+    folder = RunFolder(ctx.out)
+    return folder.int8 if folder.int8.is_file() else folder.onnx
 
 
 def _run_build(ctx: Context, d: Path) -> StageOutput:
     import importlib.util
 
-    from fer_edge.runtime.tensorrt.build import build_engine, trtexec_command
-
-    model = _deployable_onnx(ctx)
-    b = ctx.cfg.build
-    kwargs = dict(precision=b.precision, batch=b.batch, workspace_mb=b.workspace_mb)
-    source = "INT8 Q/DQ" if model.name.endswith(".int8.onnx") else "FP32 (the INT8 gate failed)"
+    call = STAGE_CALLS["build"](ctx.cfg)
+    model, out = _deployable_onnx(ctx), RunFolder(ctx.out).engine
+    source = "INT8 Q/DQ" if model.name == INT8 else "FP32 (the INT8 gate failed)"
     if importlib.util.find_spec("tensorrt") is None:
-        line = trtexec_command(model, d / "model.engine", **kwargs)
+        line = build.trtexec_line(call, model, out)
         return StageOutput([], {"headline": f"skipped: TensorRT not installed here (would build from {source})",
                                 "trtexec": line, "model": str(model)}, status="skipped")
-    res = build_engine(model, d / "model.engine", **kwargs)
+    res = call(model, out)
     info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
     info["headline"] = f"TensorRT engine built from {source}"
-    return StageOutput([d / "model.engine", d / "model.engine.json"], info)
+    return StageOutput(with_manifest(out), info)
 
 
 # ---------------------------------------------------------------- 6. eval
 def _artefacts(ctx: Context) -> Dict[str, Path]:
+    folder = RunFolder(ctx.out)
     arts: Dict[str, Path] = {}
-    train = ctx.result("train")
-    for method in train.get("methods", {}):
-        arts[f"{method} (checkpoint)"] = ctx.out / "train" / method / "best.pt"
-    arts["ONNX FP32"] = ctx.out / "export" / "model.onnx"
-    arts["ONNX INT8"] = ctx.out / "calibrate" / "model.int8.onnx"
-    eng = ctx.out / "build" / "model.engine"
-    if eng.is_file():
-        arts["TensorRT engine"] = eng
+    for method in ctx.result("train").get("methods", {}):
+        arts[f"{method} (checkpoint)"] = folder.checkpoint(method)
+    arts["ONNX FP32"] = folder.onnx
+    arts["ONNX INT8"] = folder.int8
+    if folder.engine.is_file():
+        arts["TensorRT engine"] = folder.engine
     return {k: v for k, v in arts.items() if v.is_file()}
 
 
@@ -256,19 +231,19 @@ def _slug(name: str) -> str:
 
 
 def _run_eval(ctx: Context, d: Path) -> StageOutput:
-    from fer_edge.evaluation.evaluate import evaluate
-    from fer_edge.train.data.loaders import load_dataset
+    from fer_edge.data.loaders import load_dataset
 
+    call = STAGE_CALLS["eval"](ctx.cfg)
     test_root = ctx.result("synth")["splits"]["target_test"]["root"]
     dataset = load_dataset(test_root)
     result: Dict[str, Any] = {"models": {}}
     outputs: List[Path] = []
     for name, path in _artefacts(ctx).items():
         sub = d / _slug(name)
-        res = evaluate(path, dataset, out_dir=sub)
+        res = call(path, dataset, out_dir=sub)
         result["models"][name] = res.to_dict() if hasattr(res, "to_dict") else dict(res)
         result["models"][name]["dir"] = str(sub)
-        outputs.append(sub / "metrics.json")
+        outputs.append(sub / EVAL_METRICS)
     cal = ctx.result("calibrate") or {}
     result["splits"] = {"scored": "target_test", "gated": (cal.get("splits") or {}).get("gate")}
     acc = {k: v.get("accuracy") for k, v in result["models"].items()}
@@ -278,19 +253,15 @@ def _run_eval(ctx: Context, d: Path) -> StageOutput:
 
 # ---------------------------------------------------------------- 7. bench
 def _run_bench(ctx: Context, d: Path) -> StageOutput:
-    from fer_edge.evaluation.bench import run_bench
-
-    b = ctx.cfg.bench
-    int8: Optional[Path] = ctx.out / "calibrate" / "model.int8.onnx"
-    if not int8.is_file():  # its gate failed: nothing INT8 to measure
-        int8 = None
-    compare = [c for c in b.compare if c != "ort-int8" or int8 is not None]
-    res = run_bench(model=ctx.out / "export" / "model.onnx", int8=int8,
-                    checkpoint=ctx.result("train")["selected_checkpoint"], compare=compare, out_dir=d,
-                    warmup=b.warmup, iters=b.iters, batches=b.batches, video_frames=b.video_frames)
+    call = STAGE_CALLS["bench"](ctx.cfg)
+    folder = RunFolder(ctx.out)
+    int8: Optional[Path] = folder.int8 if folder.int8.is_file() else None  # a failed gate: nothing INT8 to time
+    compare = [c for c in call.settings["compare"] if c != "ort-int8" or int8 is not None]
+    res = call.replace(compare=compare)(model=folder.onnx, int8=int8,
+                                        checkpoint=ctx.result("train")["selected_checkpoint"], out_dir=d)
     info = res.to_dict() if hasattr(res, "to_dict") else dict(res)
     info["headline"] = "latency/throughput by backend"
-    return StageOutput([d / "bench.json"], info)
+    return StageOutput([d / BENCH], info)
 
 
 # ---------------------------------------------------------------- 8. run
@@ -298,15 +269,14 @@ def _run_runtime(ctx: Context, d: Path) -> StageOutput:
     """The deployable model (INT8, else FP32) through the lean runtime on the cabin video."""
     import cv2
 
-    from fer_edge.runtime.pipeline import Pipeline
     from fer_edge.runtime.results import JsonlWriter, VideoSink, annotate, write_summary
 
+    call = STAGE_CALLS["run"](ctx.cfg)
     model = _deployable_onnx(ctx)
     video = ctx.result("synth")["video"]
-    r = ctx.cfg.runtime
-    pipe = Pipeline.from_model(model, backend=r.backend, config=r)
-    writer = JsonlWriter(d / "results.jsonl")
-    sink = VideoSink(d / "annotated.avi", fps=r.video_fps)
+    pipe = call(model)
+    writer = JsonlWriter(d / RESULTS)
+    sink = VideoSink(d / "annotated.avi", fps=call.settings["config"].video_fps)
     strip: List[Path] = []
     try:
         for i, res in enumerate(pipe.run(video)):
@@ -324,10 +294,10 @@ def _run_runtime(ctx: Context, d: Path) -> StageOutput:
     summary["model"] = str(model)
     summary["video"] = video
     summary["frames_png"] = [str(p) for p in strip]
-    write_summary(d / "summary.json", summary)
+    write_summary(d / RUN_SUMMARY, summary)
     fps = summary.get("fps") or 0.0
     summary["headline"] = f"{summary.get('frames', '?')} frames, {fps:.0f} FPS, faults {summary.get('faults', {})}"
-    return StageOutput([d / "results.jsonl", d / "summary.json"], summary)
+    return StageOutput([d / RESULTS, d / RUN_SUMMARY], summary)
 
 
 # ---------------------------------------------------------------- 9. report
@@ -342,22 +312,38 @@ def _no_fp(ctx: Context) -> Any:
     return {}
 
 
+#: stage → the call the pipeline makes from a config (the same ``from_config`` as the stage's verb).
+STAGE_CALLS = {
+    "synth": data.splits_call,
+    "train": lambda cfg: train.from_config(cfg, method="all"),
+    "export": export.from_config,
+    "calibrate": lambda cfg: calibrate.from_config(cfg, for_pipeline=True),
+    "build": build.from_config,
+    "eval": evaluate.from_config,
+    "bench": bench.from_config,
+    "run": run.from_config,
+}
+
+
+def _fp(name: str) -> Any:
+    """A stage's fingerprint: the call it makes (its function and every setting), nothing else of the config."""
+    return lambda ctx: STAGE_CALLS[name](ctx.cfg).fingerprint()
+
+
 def stages(cfg: Any) -> List[Stage]:
     return [
         Stage("synth", "synthetic studio source, cabin-NIR target and a cabin video", _fp_synth, _run_synth),
-        Stage("train", "source-only and adapted methods, label-free selection", _fp_train, _run_train, ("synth",)),
-        Stage("export", "ONNX with the contract inside, parity gate",
-              lambda c: to_dict(c.cfg.export), _run_export, ("train",)),
-        Stage("calibrate", "INT8 Q/DQ on target images, accuracy gate",
-              lambda c: to_dict(c.cfg.calibrate), _run_calibrate, ("synth", "export")),
-        Stage("build", "TensorRT engine (when TensorRT is present)",
-              lambda c: to_dict(c.cfg.build), _run_build, ("calibrate",)),
-        Stage("eval", "every artefact on the labelled target test split", _no_fp, _run_eval,
+        Stage("train", "source-only and adapted methods, label-free selection", _fp("train"), _run_train,
+              ("synth",)),
+        Stage("export", "ONNX with the contract inside, parity gate", _fp("export"), _run_export, ("train",)),
+        Stage("calibrate", "INT8 Q/DQ on target images, accuracy gate", _fp("calibrate"), _run_calibrate,
+              ("synth", "export")),
+        Stage("build", "TensorRT engine (when TensorRT is present)", _fp("build"), _run_build, ("calibrate",)),
+        Stage("eval", "every artefact on the labelled target test split", _fp("eval"), _run_eval,
               ("synth", "train", "export", "calibrate", "build")),
-        Stage("bench", "latency and throughput by backend", lambda c: to_dict(c.cfg.bench), _run_bench,
+        Stage("bench", "latency and throughput by backend", _fp("bench"), _run_bench,
               ("train", "export", "calibrate")),
-        Stage("run", "the runtime on the cabin video", lambda c: to_dict(c.cfg.runtime), _run_runtime,
-              ("synth", "export", "calibrate")),
+        Stage("run", "the runtime on the cabin video", _fp("run"), _run_runtime, ("synth", "export", "calibrate")),
         Stage("report", "report.html and report.md", _no_fp, _run_report,
               ("synth", "train", "export", "calibrate", "build", "eval", "bench", "run")),
     ]

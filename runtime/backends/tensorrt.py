@@ -64,7 +64,7 @@ class TensorRTBackend:
         self.path = Path(path)
         self.manifest = manifest
         self.contract = Contract(labels=tuple(manifest.labels),
-                                 preprocess=PreprocessSpec.from_dict(manifest.preprocess), crop=dict(manifest.crop))
+                                 preprocess=PreprocessSpec.from_dict(manifest.preprocess), crop=manifest.crop)
         self._trt, self._cuda, self._ctx, self._pushed = trt, cuda, ctx, pushed
         self._owner = threading.get_ident()
         self._lock = threading.Lock()

@@ -79,7 +79,7 @@ def engine_manifest(model: OnnxModelInfo, plan: BuildPlan, trt_version: str, dev
     }
     info.update(extra or {})
     return Manifest(kind="engine", precision=plan.precision, labels=list(model.contract.labels),
-                    preprocess=model.contract.preprocess.to_dict(), crop=dict(model.contract.crop),
+                    preprocess=model.contract.preprocess.to_dict(), crop=model.contract.to_dict()["crop"],
                     inputs={"onnx": model.sha256}, extra=info)
 
 

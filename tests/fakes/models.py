@@ -51,5 +51,5 @@ def make_model(path: Path, qdq: bool = False, spec: PreprocessSpec = SPEC, seed:
     onnx.save(model, str(path))
     if manifest:
         write_manifest(path, Manifest(kind="int8_onnx" if qdq else "onnx", precision=precision,
-                                      labels=list(LABELS), preprocess=spec.to_dict(), crop=dict(con.crop)))
+                                      labels=list(LABELS), preprocess=spec.to_dict(), crop=con.to_dict()["crop"]))
     return Path(path)

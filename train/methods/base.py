@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import TargetTermsConfig, TrainConfig
 from ..models import FerNet
 from .bn_stats import running_stats_frozen
 from .gradient_reversal import grl_lambda
@@ -60,6 +61,10 @@ class Method(nn.Module):
     ``supervised_domain`` tells the trainer which labelled split feeds ``xs/ys``: ``"source"`` for
     every method except the target oracle (``"target"``: the ceiling trained on labelled target).
     ``num_identities`` is filled by the trainer before construction where a method needs it.
+
+    ``mcfg`` is the method's own section, ``train.<name>``; a method without one (source-only, the oracle)
+    gets the neutral :class:`TargetTermsConfig`, whose companion terms are all off, so every helper here
+    works for every method.
     """
 
     name = "base"
@@ -69,6 +74,8 @@ class Method(nn.Module):
     def __init__(self, cfg: Any, net: FerNet, labels: Sequence[str], num_identities: int = 0):
         super().__init__()
         self.cfg = cfg  # the TrainConfig
+        #: this method's section ``train.<name>`` (subclasses keep their own typed view of it)
+        self.mcfg: Any = getattr(cfg, self.name, None) or TargetTermsConfig()
         self.net = net
         self.labels = tuple(labels)
         self.num_identities = num_identities
@@ -132,7 +139,7 @@ class Method(nn.Module):
     def features(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         """``net.features(x)`` for a ``"source"`` (labelled) or ``"target"`` (unlabelled) batch; the running
         BatchNorm statistics are updated only by the domain ``train.bn_stats`` names (see ``bn_stats.py``)."""
-        mode = getattr(self.cfg, "bn_stats", "both")
+        mode = getattr(self.cfg, "bn_stats", TrainConfig.bn_stats)  # a config without the key: its default
         with running_stats_frozen(self.net, mode not in (domain, "both")):
             return self.net.features(x)
 
@@ -168,8 +175,8 @@ class Method(nn.Module):
         two views are the same batch: plain self-training). The pseudo-label pass runs without gradient
         and leaves the BatchNorm running statistics untouched whatever ``train.bn_stats`` says.
         """
-        c = getattr(self, "mcfg", None)
-        weight = float(getattr(c, "self_training", 0.0) or 0.0)
+        c = self.mcfg
+        weight = float(c.self_training)
         if weight <= 0:
             return logits_t.new_zeros(())
         ramp = grl_lambda(batch.p, 1.0, float(c.warmup))

@@ -4,7 +4,7 @@ discriminator on the backbone features behind a gradient-reversal layer.
 ``L = CE(C(G(x_s)), y_s) + L_D(G(x_s), G(x_t); λ(p)) [+ w_IM · IM(C(G(x_t)))]``
 
 Choices (see ``train.dann`` in the config): the default config's λ_max is 1.0 (Ganin's schedule at full
-strength; it beat 0.3 on a dev world, docs/bench-train.md) after a 10 % warm-up at λ = 0 (the
+strength; it beat 0.3 on a dev world, docs/results/adaptation-methods.md) after a 10 % warm-up at λ = 0 (the
 "adaptation can hurt" advice: an early λ wrecks the untrained source classifier); source and target go
 through the backbone in separate passes (per-domain BatchNorm statistics while training); lr
 annealing ``η0/(1+10p)^0.75`` and the backbone lr multiplier are the trainer's. Logs the
@@ -20,7 +20,7 @@ from typing import Any, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from fer_edge.evaluation.label_shift import shift_weights
+from fer_edge.train.label_shift import shift_weights
 
 from ..models import FerNet
 from .base import Batch, Logs, Method, _acc

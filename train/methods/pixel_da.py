@@ -1,6 +1,6 @@
 """``pixel_da`` — pixel-level adversarial adaptation (Bousmalis et al., CVPR 2017, "PixelDA"), our reading.
 
-Why this one: the factor study (docs/bench-factors.md) found the cabin's gap sits in what the camera does to
+Why this one: the factor study (docs/results/domain-factors.md) found the cabin's gap sits in what the camera does to
 the *pixels* — the near-infrared spectrum pales brows and lips, the light and the background change — while
 feature-level alignment (DANN and its relatives) has to match whole feature distributions, which a target
 that is a third neutral cannot match without misplacing neutral faces. PixelDA moves the studio faces to the
@@ -22,7 +22,7 @@ Parts and losses:
   task term teaches the classifier the translated faces under the studio labels. By default it does not
   reach ``G`` (``sg``: stop-gradient): allowed to (``task_through_generator``, PixelDA's joint training), ``G``
   learned to make faces easier to classify rather than more cabin-like and lost 10 points on the dev world
-  (docs/bench-train-dev-pixda.md). What keeps ``G`` from erasing expressions is its small receptive field and
+  (docs/results/dev-pixel-da-settings.md). What keeps ``G`` from erasing expressions is its small receptive field and
   PMSE, PixelDA's content-similarity loss: a mean squared error that ignores a uniform shift in brightness
   (``mean(d²) − mean(d)²``), so ``G`` may change the overall light freely but pays for every local change.
   λ(p) is the shared warm-up schedule with ``lambda_max`` as the adversarial weight.
