@@ -46,6 +46,10 @@ class PipelineConfig:
     until: Optional[Literal["synth", "train", "export", "calibrate", "build", "eval", "bench", "run",
                             "report"]] = None
     video_frames: int = 300
+    #: What the run stage feeds the runtime: a video, a camera URL or a folder of stills (each its own frame). Null:
+    #: the synthetic target's video when the target is synthetic, else the target_test folder as stills -- real
+    #: faces through the torch-free runtime, its detector and crop included, scored by folder label where there is one.
+    footage: Optional[str] = None
 
 
 @dataclass

@@ -132,3 +132,30 @@ def test_failed_int8_gate_deploys_fp32_through_build_and_run(ci_run, tmp_path):
     summary = json.loads((road / "run" / "summary.json").read_text())
     assert summary["backend"]["precision"] == "fp32" and summary["frames"] > 0
     assert "failed its accuracy gate" in (road / "report.md").read_text()
+
+
+def test_real_target_runs_the_runtime_on_its_test_stills_and_scores_them(tmp_path):
+    """The road on real faces: no synthetic video is made for a real target; the run stage's footage is the user's
+    (pipeline.footage) or the target_test folder, whose class folders score the runtime's labels."""
+    from types import SimpleNamespace
+
+    from fer_edge.config import load_config
+    from fer_edge.pipeline.main import StillsScore, _synthetic_video
+
+    assert _synthetic_video(load_config("ci"))
+    assert not _synthetic_video(load_config("ci", [f"data.target={tmp_path}"]))
+    assert not _synthetic_video(load_config("ci", [f"pipeline.footage={tmp_path / 'clip.mp4'}"]))
+
+    def face(label, w):
+        return SimpleNamespace(label=label, bbox=(0, 0, w, w))
+
+    score = StillsScore()
+    for path, faces in ((tmp_path / "happy" / "a.png", [face("happiness", 40), face("anger", 80)]),
+                        (tmp_path / "happy" / "b.png", [face("happiness", 50)]),
+                        (tmp_path / "sad" / "c.png", []),
+                        (tmp_path / "not_a_class" / "d.png", [face("sadness", 30)])):
+        score.add(SimpleNamespace(path=str(path), faces=faces))
+    d = score.to_dict()
+    assert (d["images"], d["faces_found"], d["labelled_with_face"]) == (4, 3, 2)
+    assert d["accuracy_on_found"] == 0.5  # a.png's largest face says anger; b.png is right
+    assert "a face in 3 of 4 stills" in score.headline() and "50.0 %" in score.headline()

@@ -132,10 +132,20 @@ def speed_section(ctx: Context) -> Section:
 def runtime_section(ctx: Context) -> Section:
     r = ctx.result("run")
     lat = (r.get("latency_ms") or {}).get("total", {})
-    sec = Section("The runtime on the cabin video", paragraphs=[
-        f"Model {Path(str(r.get('model', ''))).name} through `fer_edge.runtime` (no torch): {r.get('frames')} frames, "
-        f"{r.get('faces')} faces, {r.get('fps')} FPS end to end on this machine, detection every "
-        f"{r.get('detect_every')} frames; faults counted: {r.get('faults') or 'none'}."],
+    stills = r.get("stills")
+    what = f"the stills in {r.get('footage')}" if stills else f"`{Path(str(r.get('footage') or r.get('video'))).name}`"
+    lines = [f"Model {Path(str(r.get('model', ''))).name} through `fer_edge.runtime` (no torch) on {what}: "
+             f"{r.get('frames')} frames, {r.get('faces')} faces, {r.get('fps')} FPS end to end on this machine, "
+             f"detection every {r.get('detect_every')} frames; faults counted: {r.get('faults') or 'none'}."]
+    if stills:
+        acc = stills.get("accuracy_on_found")
+        lines.append(f"Every still is its own frame: the runtime's detector found a face in {stills['faces_found']} of "
+                     f"{stills['images']}" + (f"; on those, the runtime's label is the folder's label for "
+                                              f"{100 * acc:.1f} %" if acc is not None else "") +
+                     " -- the whole deployed road (detector, crop, preprocessing, the deployed model) on these faces.")
+    cabin = r.get("footage") and r.get("footage") == ctx.result("synth").get("video")
+    title = "real faces (stills)" if stills else "the cabin video" if cabin else "the footage"
+    sec = Section(f"The runtime on {title}", paragraphs=lines,
         tables=[Table(["stage", "p50 ms", "p95 ms", "p99 ms"],
                       [[k, v.get("p50"), v.get("p95"), v.get("p99")] for k, v in (r.get("latency_ms") or {}).items()],
                       caption=f"per-stage latency (total p99 {lat.get('p99', '—')} ms)")])
