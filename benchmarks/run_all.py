@@ -42,6 +42,7 @@ PAGES = (
     ("headlines", "Headlines on the synthetic world: every goal, measured"),
     ("main-job", "The main job (make demo)"),
     ("real-faces", "Real faces: FER2013 → BUAA-VisNir near-infrared"),
+    ("real-nir-headroom", "Real near-infrared faces: post-hoc remedies and the head's ceiling"),
     ("synthetic-domain-gap", "Synthetic world and the domain gap"),
     ("domain-factors", "Where the domain gap comes from: camera factors, per class"),
     ("footage-faces", "Faces from camera footage: recall and speed"),
