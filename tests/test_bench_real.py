@@ -87,4 +87,21 @@ def test_a_fine_tuned_method_starts_from_its_seeds_source_only_run(tmp_path, mon
     bench_real.train_run("target_oracle", 2, tmp_path, tmp_path, "real", [], finetune=True)
     bench_real.train_run("dann", 2, tmp_path, tmp_path, "real", [], finetune=False)
     inits = [[a for a in c if a.startswith("train.init_from=")] for c in seen]
-    assert inits == [[f"train.init_from={tmp_path / 'source_only-s2' / 'best.pt'}"], [], []]
+    start = f"train.init_from={tmp_path / 'source_only-s2' / 'best.pt'}"
+    assert inits == [[start], [start], []]  # the oracle is a ceiling on top of source-only too
+
+
+def test_the_oracle_learns_only_from_the_dev_half(tmp_path, monkeypatch):
+    """Trained on all of BUAA the oracle would be scored on its own training faces: it gets the dev half."""
+    seen = []
+
+    def fake_call(cmd, **kw):
+        seen.append(cmd)
+        (Path(cmd[cmd.index("--out") + 1]) / "summary.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(bench_real.subprocess, "call", fake_call)
+    bench_real.train_run("target_oracle", 0, tmp_path / "out", tmp_path, "real", [], finetune=False)
+    targets = [a for a in seen[0] if a.startswith("data.target=")]
+    assert targets[-1] == f"data.target={tmp_path / 'out' / 'splits' / 'buaa_dev'}"  # the last --set wins
+    assert not any(a.startswith("train.init_from=") for a in seen[0])  # no fine-tuning: from scratch
