@@ -35,6 +35,23 @@ WORLD_VERSION = 2
 SYNTH_PREFIX = "synth:"
 
 
+def is_synthetic(value: Any) -> bool:
+    """Whether a data value is the synthetic world: ``synth:<domain>``, or a folder the synthetic world wrote
+    (its marker file in the folder or the one above it, as ``data synth`` and the role cache lay them out).
+
+    Real faces are the measure of every accuracy claim; the report and ``fer-edge eval`` use this to label a
+    number measured on cartoon heads as such.
+    """
+    if value is None:
+        return False
+    if str(value).startswith(SYNTH_PREFIX):
+        return True
+    from fer_edge.data.synth import MARKER
+
+    p = Path(str(value))
+    return any((c / MARKER).is_file() for c in (p, p.parent))
+
+
 def role_seed(seed: int, role: str) -> int:
     """A seed per (synth seed, role): roles of one domain never render the same sample."""
     return int(np.random.SeedSequence([int(seed), zlib.crc32(role.encode())]).generate_state(1)[0])

@@ -112,3 +112,15 @@ def test_crop_equals_runtime_crop_of_the_rendered_frame():
     assert np.array_equal(crop, again)
     spec64 = PreprocessSpec()
     assert float(np.abs(preprocess(crop, spec64) - preprocess(again, spec64)).max()) <= 1e-6
+
+
+def test_is_synthetic_knows_the_world_by_its_prefix_or_its_marker(tmp_path):
+    from fer_edge.data.sources import is_synthetic
+    from fer_edge.data.synth import MARKER
+
+    assert is_synthetic("synth:cabin-nir") and not is_synthetic(None)
+    real = tmp_path / "fer2013" / "test"
+    (real / "happy").mkdir(parents=True)
+    assert not is_synthetic(real) and not is_synthetic(real / "happy")
+    (tmp_path / "fer2013" / MARKER).write_text("{}")
+    assert is_synthetic(real)  # a role folder inside a synthetic cache

@@ -98,6 +98,11 @@ def test_cli_eval_on_an_imagefolder(artefacts, tmp_path, capsys):
     assert "accuracy" in out and "agreement" in out
     m = json.loads((tmp_path / "cli" / "metrics.json").read_text())
     assert m["precision"] == "int8" and m["n"] == 8
+    assert "synthetic faces" not in out
+    (tmp_path / "data" / "synth.json").write_text("{}")  # the marker the synthetic world writes
+    assert cli.main(["eval", "--model", str(artefacts.onnx), "--data", str(tmp_path / "data"), "--out",
+                     str(tmp_path / "cli2"), "--config", "ci"]) == 0
+    assert "these are synthetic faces" in capsys.readouterr().out  # a cartoon-head score is labelled as one
     assert {k for k, v in m["per_class"].items() if v["support"]} == {"happiness", "sadness", "anger", "neutral"}
     rc = cli.main(["eval", "--model", str(tmp_path / "nope.onnx"), "--data", "x", "--out", str(tmp_path / "e")])
     assert rc == 1 and "not found" in capsys.readouterr().err

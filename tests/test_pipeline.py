@@ -55,6 +55,7 @@ def test_report_numbers_equal_stage_outputs(ci_run):
                   "The runtime on the cabin video", "TensorRT engine"):
         assert title in md and title in html
     assert html.count("data:image/png;base64,") >= 6  # curves, PCA, confusion, per-class, histogram, frames
+    assert "Synthetic faces." in md and "cartoon heads" in html  # scores on the synthetic world say so
     for method_dir in (out / "train").iterdir():
         if not (method_dir / "summary.json").is_file():
             continue
@@ -145,6 +146,10 @@ def test_real_target_runs_the_runtime_on_its_test_stills_and_scores_them(tmp_pat
     assert _synthetic_video(load_config("ci"))
     assert not _synthetic_video(load_config("ci", [f"data.target={tmp_path}"]))
     assert not _synthetic_video(load_config("ci", [f"pipeline.footage={tmp_path / 'clip.mp4'}"]))
+    from fer_edge.pipeline.content import synthetic_roles
+
+    assert synthetic_roles(load_config("ci")) == ["target_test"]  # the report's banner names what is synthetic
+    assert synthetic_roles(load_config("ci", [f"data.target_test={tmp_path}"])) == []  # real faces: no banner
 
     def face(label, w):
         return SimpleNamespace(label=label, bbox=(0, 0, w, w))

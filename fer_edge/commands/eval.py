@@ -137,5 +137,10 @@ def run(args: argparse.Namespace) -> int:
     skipped = {k: v for k, v in res.skipped.items() if v}
     if skipped:
         print(f"skipped samples: {skipped}")
+    from fer_edge.data.sources import is_synthetic
+
+    if is_synthetic(args.data):
+        print("note: these are synthetic faces (the embedded synthetic world's cartoon heads) — the accuracy "
+              "says nothing about real faces")
     print(f"wrote {args.out}/metrics.json, confusion.json, confusion.png, predictions.csv")
     return 0

@@ -180,10 +180,27 @@ def overview_section(ctx: Context) -> Section:
     rows = [[n, st.status, f"{st.seconds:.1f}", str(st.result.get("headline", ""))[:120]]
             for n, st in ctx.stamps.items() if n != "report"]
     splits = ctx.result("synth").get("splits", {})
-    return Section("Overview", paragraphs=[
+    paragraphs = [
         f"Config `{ctx.cfg.name}`; generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}. "
-        "Source: " + ", ".join(f"{k} {v.get('count')} faces ({v.get('domain')})" for k, v in splits.items()) + "."],
-        tables=[Table(["stage", "status", "seconds", "result"], rows)])
+        "Source: " + ", ".join(f"{k} {v.get('count')} faces ({v.get('domain')})" for k, v in splits.items()) + "."]
+    synthetic = synthetic_roles(ctx.cfg)
+    if synthetic:
+        paragraphs.insert(0, SYNTHETIC_NOTE.format(roles=", ".join(synthetic)))
+    return Section("Overview", paragraphs=paragraphs, tables=[Table(["stage", "status", "seconds", "result"], rows)])
+
+
+#: Said at the top of a report whose scores come from the synthetic world.
+SYNTHETIC_NOTE = ("**Synthetic faces.** The accuracies in this report are measured on the embedded synthetic world "
+                  "({roles}): rendered cartoon heads, not real faces. They show the road works; they say nothing "
+                  "about a real camera. Real-face figures: docs/results/real-faces.md "
+                  "(`fer-edge pipeline --config real --set data.source=… data.target=…` for your own faces).")
+
+
+def synthetic_roles(cfg: Any) -> List[str]:
+    """The data roles the report's scores read (target test, source test) that are synthetic."""
+    from fer_edge.data.sources import is_synthetic
+
+    return [r for r in ("target_test", "source_test") if is_synthetic(getattr(cfg.data, r, None))]
 
 
 def build_report(ctx: Context, d: Path) -> List[Path]:
