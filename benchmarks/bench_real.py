@@ -30,6 +30,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -79,8 +80,8 @@ def buaa_person(name: str) -> Optional[int]:
 
 
 def buaa_halves(data: Path, out: Path) -> Dict[str, Path]:
-    """The dev and test halves of BUAA as ImageFolder trees of symbolic links under ``out/splits`` (made once;
-    nothing is copied). A person is in one half only."""
+    """The dev and test halves of BUAA as ImageFolder trees of hard links under ``out/splits`` (made once; copies
+    only across filesystems). A person is in one half only."""
     halves = {DEV: out / "splits" / "buaa_dev", QUOTED: out / "splits" / "buaa_test"}
     if all(p.is_dir() for p in halves.values()):
         return halves
@@ -91,7 +92,10 @@ def buaa_halves(data: Path, out: Path) -> Dict[str, Path]:
         dst = halves[DEV if person is not None and person % 2 else QUOTED] / f.parent.name / f.name
         dst.parent.mkdir(exist_ok=True)
         if not dst.exists():
-            dst.symlink_to(f.resolve())
+            try:  # a hard link: the loaders refuse a symbolic link that leads out of the dataset's root
+                os.link(f, dst)
+            except OSError:  # another filesystem
+                shutil.copy2(f, dst)
     return halves
 
 

@@ -70,6 +70,8 @@ def test_buaa_halves_split_by_person_and_link_every_face(tmp_path):
     assert dev == {"buaa-1_22.bmp", "buaa-1_24.bmp"}  # odd people
     assert test == {"buaa-2_22.bmp", "22.bmp", "buaa-14_24.bmp"}  # even people and the unnumbered files
     assert (halves[bench_real.DEV] / "sad" / "buaa-1_24.bmp").read_bytes() == b"buaa-1_24.bmp"
+    # no symbolic links: the loaders refuse a link that leads out of the dataset's root (the oracle's run did)
+    assert not any(p.is_symlink() for h in halves.values() for p in h.glob("*/*"))
     assert bench_real.buaa_halves(data, tmp_path / "out") == halves  # made once, reused
 
 
