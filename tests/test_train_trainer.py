@@ -78,6 +78,10 @@ def test_resume_reaches_the_same_final_state(datasets, tmp_path, method, ema):
     resumed = train(cfg, datasets, tmp_path / "cut", method=method, resume=True)
     for k in ("target_test_accuracy", "source_test_accuracy", "selected_epoch", "selector_scores"):
         assert resumed[k] == full[k], k
+    # the run's time counts the first process's epoch too, not only the resumed process's
+    elapsed = [h["elapsed_seconds"] for h in load_state(tmp_path / "cut" / "last.state.pt")["history"]]
+    first = elapsed[0]
+    assert len(elapsed) == 3 and elapsed == sorted(elapsed) and resumed["train_seconds"] >= elapsed[-1] > first
     for part in ("method",) + (("ema",) if ema else ()):
         a = load_state(tmp_path / "full" / "last.state.pt")[part]
         b = load_state(tmp_path / "cut" / "last.state.pt")[part]

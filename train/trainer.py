@@ -268,6 +268,15 @@ class Trainer:
                         extra={"method": self.method_name, "selector": self.t.selector, "epoch": epoch,
                                "adabn": bool(self.t.adabn), "ema": float(self.t.ema), "seed": self.t.seed})
 
+    def _seconds_before(self) -> float:
+        """Training time spent by earlier processes of a resumed run (0 for a fresh one): the last restored epoch's
+        ``elapsed_seconds``, or the sum of the restored epochs' times for a state written before that was kept."""
+        done = self.history[:self.start_epoch]
+        if not done:
+            return 0.0
+        last = done[-1].get("elapsed_seconds")
+        return float(last) if last is not None else float(sum(h.get("epoch_seconds", 0.0) for h in done))
+
     # -- the run -----------------------------------------------------------------------------------
     def fit(self, resume: bool = False, stop_after: Optional[int] = None) -> Optional[Dict[str, Any]]:
         if resume and not (self.out / STATE_NAME).exists():
@@ -286,6 +295,7 @@ class Trainer:
                      self.cfg.model.backbone, describe(self.splits), self.t.epochs, self.steps, self.t.batch_size,
                      self.device, f", {self.ctx.world_size} processes" if self.ctx.enabled else "")
         t0, c0 = time.time(), time.process_time()
+        before = self._seconds_before()
         eval_lim, seed = self.t.eval_limit, self.t.seed
         eval_splits = {k: v.head(eval_lim, seed) for k, v in self.splits.items() if k != "source"}
         for epoch in range(self.start_epoch, self.t.epochs):
@@ -295,6 +305,7 @@ class Trainer:
             rec = epoch_record(epoch + 1, train_logs, net, eval_splits, self.device, self.labels)
             rec["lr"] = float(self.sched.get_last_lr()[0])
             rec["epoch_seconds"] = time.time() - te
+            rec["elapsed_seconds"] = before + time.time() - t0  # across resumes: the run's time, not this process's
             self.history.append(rec)
             if self.ctx.is_main:
                 self._checkpoint(net, self.out / "checkpoints" / f"epoch_{epoch + 1:03d}.pt", epoch + 1)
@@ -319,7 +330,7 @@ class Trainer:
         buf = io.BytesIO()
         np.savez_compressed(buf, **features_npz(best, self.splits, self.device, self.t.feature_samples, seed))
         atomic_write(self.out / "features.npz", buf.getvalue())
-        summary = make_summary(self.method_name, self.t.selector, self.history, seconds=time.time() - t0,
+        summary = make_summary(self.method_name, self.t.selector, self.history, seconds=before + time.time() - t0,
                                extra={"train_cpu_seconds": time.process_time() - c0,
                                       "backbone": self.cfg.model.backbone, "seed": seed, "epochs": self.t.epochs,
                                       "steps_per_epoch": self.steps, "config": self.cfg.name,
