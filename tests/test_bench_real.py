@@ -107,3 +107,9 @@ def test_the_oracle_learns_only_from_the_dev_half(tmp_path, monkeypatch):
     targets = [a for a in seen[0] if a.startswith("data.target=")]
     assert targets[-1] == f"data.target={tmp_path / 'out' / 'splits' / 'buaa_dev'}"  # the last --set wins
     assert not any(a.startswith("train.init_from=") for a in seen[0])  # no fine-tuning: from scratch
+
+
+def test_train_time_of_a_run_resumed_by_an_older_trainer_sums_its_epochs(tmp_path):
+    (tmp_path / "metrics.csv").write_text("epoch,epoch_seconds\n1,60.5\n2,70\n3,69.5\n")
+    assert bench_real.train_seconds(tmp_path, {"train_seconds": 130.0}) == 200.0  # the last process saw 2 epochs
+    assert bench_real.train_seconds(tmp_path, {"train_seconds": 230.0}) == 230.0  # startup and writing count too
