@@ -274,8 +274,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     torch.manual_seed(0)
     results = [rows_for(Path(c), Path(args.data)) for c in checkpoints]
-    command = shlex.join(["python", "benchmarks/real_target_headroom.py", "--data", "DATA", "--checkpoints",
-                          args.checkpoints])
+    shown = args.checkpoints  # a glob under bench-real's --out reads the same on any machine
+    if Path(shown).is_absolute():
+        shown = "/".join(("OUT",) + Path(shown).parts[-2:])
+    command = shlex.join(["python", "benchmarks/real_target_headroom.py", "--data", "DATA", "--checkpoints", shown])
+    command += "   # OUT: bench_real.py's --out"
     text = page(results, checkpoints, command)
     from fer_edge.runtime.atomic import atomic_write
 
