@@ -40,20 +40,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_target(data: Path, checkpoint: Path):
-    """(inputs N×C×H×W, labels in the model's order, dev mask) of all BUAA faces, finished as the model's contract
-    asks (the crop policy's CLAHE for pre-cut faces)."""
+    """(inputs N×C×H×W, labels in the model's order, dev mask) of all BUAA faces, loaded as ``fer-edge eval`` loads
+    them for this model (its contract's preprocessing and the crop finish for pre-cut faces)."""
     import torch
 
-    from fer_edge.data.faces import precut_finish
-    from fer_edge.data.loaders import load_dataset
-    from fer_edge.runtime.contract import PreprocessSpec, canonical_label
-    from fer_edge.runtime.crop import CropPolicy
-    from fer_edge.train.checkpoint import load_checkpoint
+    from fer_edge.evaluation.data import load_eval_dataset
+    from fer_edge.runtime.contract import canonical_label
+    from fer_edge.train.checkpoint import contract_of, load_checkpoint
 
     _, man = load_checkpoint(checkpoint)
-    ds = load_dataset(data / bench_real.TARGET)
-    ds.finish = precut_finish(data / bench_real.TARGET, CropPolicy.from_dict(man.crop or {}))
-    x, keep = ds.arrays(PreprocessSpec.from_dict(man.preprocess))
+    contract = contract_of(man)
+    ds = load_eval_dataset(data / bench_real.TARGET, contract)
+    x, keep = ds.arrays(contract.preprocess)
     order = list(man.labels)
     y = np.asarray([order.index(canonical_label(ds.labels[k])) for k in ds.label_array(keep)])
     people = [bench_real.buaa_person(Path(ds.records[i].path).name) for i in keep]
@@ -208,6 +206,8 @@ def source_prior(data: Path, labels: Sequence[str]) -> np.ndarray:
 
 def rows_for(checkpoint: Path, data: Path) -> Dict[str, Tuple[Optional[float], float]]:
     """{remedy: (dev accuracy or None, test accuracy)} for one checkpoint."""
+    import torch
+
     from fer_edge.runtime.metrics import accuracy
     from fer_edge.train.checkpoint import load_checkpoint
     from fer_edge.train.evaluation import adabn
@@ -218,7 +218,7 @@ def rows_for(checkpoint: Path, data: Path) -> Dict[str, Tuple[Optional[float], f
     plain = _probs(net, x)
     remedies: Dict[str, Callable[[], np.ndarray]] = {
         "as trained": lambda: plain,
-        "AdaBN (target BatchNorm statistics)": lambda: _probs(adabn(net, x, __import__("torch").device("cpu")), x),
+        "AdaBN (target BatchNorm statistics)": lambda: _probs(adabn(net, x, torch.device("cpu")), x),
         "TENT (5 epochs, lr 1e-3)": lambda: tent(net, x),
         "T3A (20 supports per class)": lambda: t3a(net, x),
         "SHOT (10 epochs, lr 1e-3, beta 0.3)": lambda: shot(net, x),

@@ -125,10 +125,10 @@ def _pixel_keys(policy: CropPolicy):
 def cut_by_fer_edge(path: Any) -> bool:
     """Whether ``path`` holds crops a fer-edge tool cut with :func:`~fer_edge.runtime.crop.crop_face` (a
     ``data faces`` output or a synthetic-world folder): their crop finish is already in their pixels."""
-    from fer_edge.data.synth import MARKER
+    from fer_edge.data.sources import is_synthetic
 
     p = Path(str(path))
-    return any((c / SUMMARY_NAME).is_file() or (c / MARKER).is_file() for c in (p, p.parent))
+    return is_synthetic(p) or any((c / SUMMARY_NAME).is_file() for c in (p, p.parent))
 
 
 def precut_finish(path: Any, policy: CropPolicy) -> Optional[CropPolicy]:
