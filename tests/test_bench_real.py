@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_real  # noqa: E402
+import real_page  # noqa: E402
 
 
 def test_skips_with_one_line_naming_the_missing_path(tmp_path, capsys):
@@ -28,23 +29,23 @@ def test_a_finished_run_is_not_trained_again(tmp_path, monkeypatch):
 
 
 def test_paired_interval_and_selection_fallback():
-    p = bench_real.paired([0.60, 0.62, 0.61], [0.55, 0.56, 0.56])
+    p = real_page.paired([0.60, 0.62, 0.61], [0.55, 0.56, 0.56])
     assert p["mean"] == pytest.approx(0.0533, abs=1e-3) and p["low"] > 0 and p["wins"] == 3
-    assert bench_real.paired([0.6], [0.5]) is None
+    assert real_page.paired([0.6], [0.5]) is None
     runs = {"source_only": {0: {"method": "source_only", "selector_scores": {"im": 0.2}}},
             "pixel_da": {0: {"method": "pixel_da", "selector_scores": {"im": 0.3}}},
             "target_oracle": {0: {"method": "target_oracle", "selector_scores": {"im": 9.0}}}}
-    assert bench_real.select_per_seed(runs, "im") == {0: "pixel_da"}  # the oracle is never eligible
+    assert real_page.select_per_seed(runs, "im") == {0: "pixel_da"}  # the oracle is never eligible
 
 
 def test_page_marks_the_selected_method_and_says_when_adaptation_did_not_help(tmp_path):
     def ev(acc):
         return {"sets": {s: {"fp32": {"accuracy": acc, "macro_f1": acc}, "int8": {"accuracy": acc, "macro_f1": acc}}
-                         for s in bench_real.TESTS}}
+                         for s in real_page.TESTS}}
 
     rows = {"source_only": {s: {"summary": {"train_seconds": 600}, "eval": ev(0.5 + 0.01 * s)} for s in (0, 1, 2)},
             "pixel_da": {s: {"summary": {"train_seconds": 1200}, "eval": ev(0.5 + 0.02 * s - 0.02)} for s in (0, 1, 2)}}
-    text = bench_real.write_page(tmp_path / "p.md", rows, {0: "pixel_da", 1: "pixel_da", 2: "pixel_da"}, None,
+    text = real_page.write_page(tmp_path / "p.md", rows, {0: "pixel_da", 1: "pixel_da", 2: "pixel_da"}, None,
                                  "python benchmarks/bench_real.py --data DATA", "im")
     assert "| pixel_da * | 0,1,2 |" in text and "| dann | not run yet |" in text
     assert "did not help reliably" in text and (tmp_path / "p.md").read_text() == text
@@ -53,7 +54,7 @@ def test_page_marks_the_selected_method_and_says_when_adaptation_did_not_help(tm
 def test_a_rerun_keeps_the_hand_written_notes(tmp_path):
     page = tmp_path / "p.md"
     page.write_text("# old table\n\n## Notes\n\nwhat the pilots showed\n")
-    text = bench_real.write_page(page, {}, {}, None, "cmd", "im")
+    text = real_page.write_page(page, {}, {}, None, "cmd", "im")
     assert "old table" not in text and text.endswith("## Notes\n\nwhat the pilots showed\n")
 
 
@@ -65,11 +66,11 @@ def test_buaa_halves_split_by_person_and_link_every_face(tmp_path):
         for f in files:
             (data / "buaa_nir" / cls / f).write_bytes(f.encode())
     halves = bench_real.buaa_halves(data, tmp_path / "out")
-    dev = {p.name for p in halves[bench_real.DEV].glob("*/*")}
-    test = {p.name for p in halves[bench_real.QUOTED].glob("*/*")}
+    dev = {p.name for p in halves[real_page.DEV].glob("*/*")}
+    test = {p.name for p in halves[real_page.QUOTED].glob("*/*")}
     assert dev == {"buaa-1_22.bmp", "buaa-1_24.bmp"}  # odd people
     assert test == {"buaa-2_22.bmp", "22.bmp", "buaa-14_24.bmp"}  # even people and the unnumbered files
-    assert (halves[bench_real.DEV] / "sad" / "buaa-1_24.bmp").read_bytes() == b"buaa-1_24.bmp"
+    assert (halves[real_page.DEV] / "sad" / "buaa-1_24.bmp").read_bytes() == b"buaa-1_24.bmp"
     # no symbolic links: the loaders refuse a link that leads out of the dataset's root (the oracle's run did)
     assert not any(p.is_symlink() for h in halves.values() for p in h.glob("*/*"))
     assert bench_real.buaa_halves(data, tmp_path / "out") == halves  # made once, reused
@@ -113,3 +114,41 @@ def test_train_time_of_a_run_resumed_by_an_older_trainer_sums_its_epochs(tmp_pat
     (tmp_path / "metrics.csv").write_text("epoch,epoch_seconds\n1,60.5\n2,70\n3,69.5\n")
     assert bench_real.train_seconds(tmp_path, {"train_seconds": 130.0}) == 200.0  # the last process saw 2 epochs
     assert bench_real.train_seconds(tmp_path, {"train_seconds": 230.0}) == 230.0  # startup and writing count too
+
+
+def test_the_control_is_source_only_fine_tuned_like_the_methods_and_never_selected(tmp_path, monkeypatch):
+    """The control row isolates the target term: source-only, started from the seed's source-only model, for the
+    fine-tuning epochs at the fine-tuning rate -- and the selector never ships it."""
+    seen = []
+
+    def fake_call(cmd, **kw):
+        seen.append(cmd)
+        (Path(cmd[cmd.index("--out") + 1]) / "summary.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(bench_real.subprocess, "call", fake_call)
+    bench_real.train_run(real_page.CONTROL, 1, tmp_path, tmp_path, "real", ["train.finetune.epochs=4"], finetune=True)
+    cmd = seen[0]
+    assert cmd[cmd.index("--method") + 1] == "source_only"
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / f"{real_page.CONTROL}-s1")
+    assert f"train.init_from={tmp_path / 'source_only-s1' / 'best.pt'}" in cmd
+    assert cmd.index("train.epochs=4") > cmd.index("train.finetune.epochs=4") and "train.lr=0.01" in cmd
+    runs = {"source_only": {0: {"selector_scores": {"im": 0.2}}},
+            real_page.CONTROL: {0: {"selector_scores": {"im": 0.9}}}}
+    assert real_page.select_per_seed(runs, "im") == {0: "source_only"}
+
+
+def test_page_pairs_the_selected_method_with_the_control(tmp_path):
+    def ev(acc):
+        return {"sets": {s: {"fp32": {"accuracy": acc, "macro_f1": acc}} for s in real_page.TESTS}}
+
+    rows = {"source_only": {s: {"summary": {}, "eval": ev(0.40)} for s in (0, 1)},
+            real_page.CONTROL: {s: {"summary": {"init_from": "x"}, "eval": ev(0.42 + 0.01 * s)} for s in (0, 1)},
+            "dann": {s: {"summary": {"init_from": "x"}, "eval": ev(0.45)} for s in (0, 1)}}
+    text = real_page.write_page(tmp_path / "p.md", rows, {0: "dann", 1: "dann"}, None, "cmd", "im")
+    assert f"| {real_page.CONTROL} (control" in text and "| dann * |" in text
+    line = next(ln for ln in text.splitlines() if "selected − control" in ln)
+    assert "+2.5 pt" in line and "better on 2 of 2" in line
+    # without a control run the row is left out, not shown as "not run yet"
+    assert real_page.CONTROL not in real_page.write_page(tmp_path / "q.md", {"source_only": rows["source_only"]},
+                                                         {0: "source_only"}, None, "cmd", "im")
