@@ -3,7 +3,8 @@
 TensorRT wants symmetric int8 activations (zero-point 0) and explicit ReLUs; ONNX Runtime's x86 kernels
 want uint8 activations and int8 per-channel weights (U8S8) in complete DQ→Conv→Q groups that its level-2
 QDQ transformers fuse into ``QLinearConv``/``QGemm``. One layout cannot serve both, so calibration writes
-both from ONE set of measured ranges (ORT's range cache) and ONE gate decides the float fallbacks of both.
+both from ONE set of measured ranges (ORT's range cache), judged by ONE gate; each keeps in float only the
+layers it needs itself (a float layer on the CPU is a DQ→float→Q round trip that eats the INT8 speed-up).
 
 The only change to the ranges: a tensor produced by a ReLU gets its lower bound clamped to 0 (it cannot
 be negative; with min-max ranges it already is). That makes its uint8 zero-point 0, which is what lets

@@ -12,9 +12,13 @@ reported too, and ``max_drop`` (when set) must hold as well.
 When a flavour fails, the sensitivity pass quantizes ONE candidate layer at a time (everything else
 float) and scores it by the mean total-variation distance of its probabilities to FP32 on the gate
 faces (label-free, smoother than agreement on a few hundred images). The worst layers are then kept in
-float — in both flavours, so one decision serves both artefacts — one by one, re-quantizing with the
-cached ranges, until every flavour passes or ``max_fallback`` layers are in float. Every kept layer is
-reported; a model still failing is reported as failed and never written as if it were fine.
+float one by one, re-quantizing with the cached ranges, until the flavour passes or ``max_fallback``
+layers are in float. Each flavour gets its own float layers: TensorRT's symmetric int8 and ONNX
+Runtime's uint8 activations err on different layers, and a layer kept in float only because the other
+flavour needed it costs the CPU model its speed (each one a DQ→float→Q round trip; the main job's
+model once ran 11 float layers on the CPU, 0.8× FP32, where it needed none). A flavour that passes as
+it is keeps every layer quantized. Every kept layer is reported; a model still failing is reported as
+failed and never written as if it were fine.
 """
 from __future__ import annotations
 
@@ -101,9 +105,11 @@ class GateResult:
     max_drop: Optional[float]
     checks: Dict[str, FlavourCheck]
     fp32_validation: Optional[Scores] = None
-    excluded: List[str] = field(default_factory=list)
+    #: the layers each flavour keeps in float (flavour → node names; empty where it passed as it was)
+    excluded: Dict[str, List[str]] = field(default_factory=dict)
     steps: List[GateStep] = field(default_factory=list)
-    sensitivity: List[Dict[str, Any]] = field(default_factory=list)
+    #: per searched flavour, its layers worst first
+    sensitivity: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def agreement(self) -> float:
@@ -115,6 +121,9 @@ class GateResult:
         """The largest validation accuracy drop over the flavours (None without a labelled set)."""
         drops = [c.drop for c in self.checks.values() if c.drop is not None]
         return max(drops) if drops else None
+
+    def excluded_for(self, flavour: str) -> List[str]:
+        return list(self.excluded.get(flavour, []))
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
@@ -146,31 +155,26 @@ def check(path: Union[str, os.PathLike], flavour: str, data: GateData, min_agree
     return res
 
 
-def sensitivity(quantize_fn: QuantizeFn, candidates: Sequence[str], flavours: Sequence[str], x: np.ndarray,
+def sensitivity(quantize_fn: QuantizeFn, candidates: Sequence[str], flavour: str, x: np.ndarray,
                 fp32_probs: np.ndarray, workdir: Union[str, os.PathLike]) -> List[Tuple[str, float]]:
-    """(node, score) worst first: score = the largest TV distance to FP32 over ``flavours`` with only that
-    node quantized."""
+    """(node, score) worst first: score = the TV distance to FP32 of ``flavour`` with only that node quantized."""
     from tqdm import tqdm
 
     scores = []
-    tmp = Path(workdir) / "sensitivity.onnx"
-    for node in tqdm(candidates, desc="sensitivity", leave=False, disable=len(candidates) < 8 or bars_off()):
-        worst = 0.0
-        for flavour in flavours:
-            quantize_fn(tmp, flavour=flavour, nodes_to_quantize=[node])
-            worst = max(worst, tv_distance(predict(session(tmp), x), fp32_probs))
-        scores.append((node, worst))
+    tmp = Path(workdir) / f"sensitivity-{flavour}.onnx"
+    for node in tqdm(candidates, desc=f"sensitivity {flavour}", leave=False,
+                     disable=len(candidates) < 8 or bars_off()):
+        quantize_fn(tmp, flavour=flavour, nodes_to_quantize=[node])
+        scores.append((node, tv_distance(predict(session(tmp), x), fp32_probs)))
     scores.sort(key=lambda s: -s[1])
     return scores
 
 
-def _step(quantize_fn: QuantizeFn, paths: Mapping[str, Path], excluded: List[str], data: GateData,
+def _step(quantize_fn: QuantizeFn, flavour: str, path: Path, excluded: List[str], data: GateData,
           min_agreement: float, max_drop: Optional[float], fp32_val: Optional[Scores]) -> GateStep:
-    checks = {}
-    for flavour, path in paths.items():
-        quantize_fn(path, flavour=flavour, nodes_to_exclude=list(excluded))
-        checks[flavour] = check(path, flavour, data, min_agreement, max_drop, fp32_val)
-    return GateStep(list(excluded), checks, all(c.passed for c in checks.values()))
+    quantize_fn(path, flavour=flavour, nodes_to_exclude=list(excluded))
+    c = check(path, flavour, data, min_agreement, max_drop, fp32_val)
+    return GateStep(list(excluded), {flavour: c}, c.passed)
 
 
 def _log_step(step: GateStep, min_agreement: float) -> None:
@@ -184,48 +188,59 @@ def _log_step(step: GateStep, min_agreement: float) -> None:
 def run_gate(quantize_fn: QuantizeFn, paths: Mapping[str, Path], candidates: Sequence[str], data: GateData,
              min_agreement: float, max_drop: Optional[float], max_fallback: int,
              workdir: Union[str, os.PathLike]) -> GateResult:
-    """Quantize every flavour in ``paths``, judge it; when one fails, keep the most sensitive layers in float
-    (in every flavour) until all pass. On return each path holds the last model tried."""
+    """Quantize every flavour in ``paths`` and judge it; a failing flavour keeps its most sensitive layers in
+    float until it passes (each flavour its own search). On return each path holds that flavour's kept model."""
     fp32_val = score_probs(data.val_fp32_probs, data.val_y) if data.has_validation else None
-    step = _step(quantize_fn, paths, [], data, min_agreement, max_drop, fp32_val)
-    _log_step(step, min_agreement)
-    result = GateResult(passed=step.passed, min_agreement=min_agreement, max_drop=max_drop, checks=step.checks,
-                        fp32_validation=fp32_val, steps=[step])
-    if step.passed or max_fallback <= 0 or not candidates:
-        return result
-    failing = [f for f, c in step.checks.items() if not c.passed]
-    n_sens = min(len(data.x), SENSITIVITY_MAX_IMAGES)
-    log.info("gate: %s below the gate; per-layer sensitivity on %d faces over %d layers", ", ".join(failing),
-             n_sens, len(candidates))
-    ranked = sensitivity(quantize_fn, candidates, failing, data.x[:n_sens], data.fp32_probs[:n_sens], workdir)
-    result.sensitivity = [{"node": n, "score": s} for n, s in ranked]
-    excluded: List[str] = []
-    for node, score in ranked[:max_fallback]:
-        excluded.append(node)
-        step = _step(quantize_fn, paths, excluded, data, min_agreement, max_drop, fp32_val)
-        result.steps.append(step)
-        log.info("gate: keeping %s in float (sensitivity %.4f)", node, score)
-        _log_step(step, min_agreement)
-        if step.passed:
-            break
-    if step.passed and len(excluded) > 1:
-        step, excluded = _prune(quantize_fn, paths, step, excluded, data, min_agreement, max_drop, fp32_val, result)
-    result.checks, result.excluded, result.passed = step.checks, excluded, step.passed
-    if step is not result.steps[-1]:  # the files hold the last model tried: write the kept one again
-        _step(quantize_fn, paths, excluded, data, min_agreement, max_drop, fp32_val)
+    result = GateResult(passed=False, min_agreement=min_agreement, max_drop=max_drop, checks={},
+                        fp32_validation=fp32_val)
+    for flavour, path in paths.items():
+        step = _search(quantize_fn, flavour, Path(path), candidates, data, min_agreement, max_drop, max_fallback,
+                       fp32_val, workdir, result)
+        result.checks[flavour] = step.checks[flavour]
+        result.excluded[flavour] = list(step.excluded)
+    result.passed = all(c.passed for c in result.checks.values())
     return result
 
 
-def _prune(quantize_fn: QuantizeFn, paths: Mapping[str, Path], step: GateStep, excluded: List[str], data: GateData,
-           min_agreement: float, max_drop: Optional[float], fp32_val: Optional[Scores],
-           result: GateResult) -> Tuple[GateStep, List[str]]:
+def _search(quantize_fn: QuantizeFn, flavour: str, path: Path, candidates: Sequence[str], data: GateData,
+            min_agreement: float, max_drop: Optional[float], max_fallback: int, fp32_val: Optional[Scores],
+            workdir: Union[str, os.PathLike], result: GateResult) -> GateStep:
+    """One flavour: as it is, else with the worst layers in float one by one (then pruned); the kept step."""
+    def attempt(excluded: List[str]) -> GateStep:
+        step = _step(quantize_fn, flavour, path, excluded, data, min_agreement, max_drop, fp32_val)
+        result.steps.append(step)
+        _log_step(step, min_agreement)
+        return step
+
+    step = attempt([])
+    if step.passed or max_fallback <= 0 or not candidates:
+        return step
+    n_sens = min(len(data.x), SENSITIVITY_MAX_IMAGES)
+    log.info("gate: %s below the gate; per-layer sensitivity on %d faces over %d layers", flavour, n_sens,
+             len(candidates))
+    ranked = sensitivity(quantize_fn, candidates, flavour, data.x[:n_sens], data.fp32_probs[:n_sens], workdir)
+    result.sensitivity[flavour] = [{"node": n, "score": s} for n, s in ranked]
+    excluded: List[str] = []
+    for node, score in ranked[:max_fallback]:
+        excluded.append(node)
+        log.info("gate %s: keeping %s in float (sensitivity %.4f)", flavour, node, score)
+        step = attempt(excluded)
+        if step.passed:
+            break
+    if step.passed and len(excluded) > 1:
+        step = _prune(attempt, step, excluded)
+    if step is not result.steps[-1]:  # the file holds the last model tried: write the kept one again
+        _step(quantize_fn, flavour, path, step.excluded, data, min_agreement, max_drop, fp32_val)
+    return step
+
+
+def _prune(attempt: Callable[[List[str]], GateStep], step: GateStep, excluded: List[str]) -> GateStep:
     """Quantize again each float layer the passing set does not need (greedy order adds some that did not help:
     sensitivity is measured one layer at a time). Every float layer costs speed, on the CPU most of all."""
     for node in list(excluded[:-1]):
-        trial = [n for n in excluded if n != node]
-        attempt = _step(quantize_fn, paths, trial, data, min_agreement, max_drop, fp32_val)
-        result.steps.append(attempt)
-        if attempt.passed:
+        trial = [n for n in step.excluded if n != node]
+        tried = attempt(trial)
+        if tried.passed:
             log.info("gate: %s quantized again — the gate still passes without it in float", node)
-            step, excluded = attempt, trial
-    return step, excluded
+            step = tried
+    return step

@@ -60,7 +60,8 @@ class CalibrationResult:
     method: str
     num_images: int
     image_list_sha256: str
-    excluded: List[str] = field(default_factory=list)
+    excluded: List[str] = field(default_factory=list)  # the TensorRT Q/DQ model's float layers
+    cpu_excluded: List[str] = field(default_factory=list)  # the CPU model's own (each flavour passes on its own)
     gate: Optional[GateResult] = None
     cache_path: Optional[Path] = None
     cpu_path: Optional[Path] = None  # model.int8-cpu.onnx, ONNX Runtime's CPU layout (None when not written)
@@ -217,11 +218,11 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = _D
         paths = {"tensorrt": work / "int8.onnx", **({"cpu": work / "int8-cpu.onnx"} if cpu else {})}
         gate = run_gate(quantize_target, paths, qdq.candidate_nodes(onnx.load(str(pre))), data, min_agreement,
                         max_drop if sets.validation is not None else None, max_fallback_layers, work)
-        excluded = list(gate.excluded)
+        excluded, cpu_excluded = gate.excluded_for("tensorrt"), gate.excluded_for("cpu")
         final = _finalise(paths["tensorrt"], fp32.metadata)
         info = qdq.inspect_qdq(final)
         blob = final.SerializeToString()
-        cpu_blob, cpu_report = (_finalise_cpu(paths["cpu"], fp32.metadata, excluded) if cpu else (None, None))
+        cpu_blob, cpu_report = (_finalise_cpu(paths["cpu"], fp32.metadata, cpu_excluded) if cpu else (None, None))
         comparison = (_source_comparison(quantize_for, data, source, excluded, info.activation_scales, work)
                       if source is not None else None)
 
@@ -235,16 +236,19 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = _D
         "ranges": qdq.range_summary(info.activation_scales),
         "sizes": {"fp32_bytes": model.stat().st_size, "int8_bytes": len(blob) if passed else None,
                   "int8_cpu_bytes": len(cpu_blob) if passed and cpu_blob else None},
-        "excluded": excluded, "float_nodes": info.float_nodes, "cpu": cpu_report,
+        "excluded": excluded, "cpu_excluded": cpu_excluded if cpu else None, "float_nodes": info.float_nodes,
+        "cpu": cpu_report,
         "gate": gate.to_dict(), "compare_source": comparison,
         "trt_cache": None, "trt_cache_header": cache_header(trt_version),
     }
     result = CalibrationResult(path=None, passed=passed, method=method, num_images=len(calib),
-                               image_list_sha256=calib.list_hash, excluded=excluded, gate=gate)
+                               image_list_sha256=calib.list_hash, excluded=excluded, cpu_excluded=cpu_excluded,
+                               gate=gate)
     if not passed:
         result.report_paths = write_reports(report, report_json)
         result.report, result.seconds = report, time.perf_counter() - t0
-        raise GateFailed(f"INT8 {_gate_words(gate)} even with {len(excluded)} layer(s) in float; {out} NOT written. "
+        kept = max(len(v) for v in gate.excluded.values()) if gate.excluded else 0
+        raise GateFailed(f"INT8 {_gate_words(gate)} even with {kept} layer(s) in float; {out} NOT written. "
                          f"See {report_json} — calibrate on more/other target images, try another --method, or "
                          "lower --min-agreement knowingly", result)
 
@@ -256,7 +260,8 @@ def calibrate(model: PathLike, images: PathLike, out: PathLike, method: str = _D
     _write_artefact(out, blob, contract, fp32_sha, extra)
     if cpu_out is not None:
         _write_artefact(cpu_out, cpu_blob, contract, fp32_sha,
-                        {**extra, "flavour": "cpu", "layout": CPU_LAYOUT, "reduce_range": cpu_reduce_range},
+                        {**extra, "flavour": "cpu", "excluded": cpu_excluded, "layout": CPU_LAYOUT,
+                         "reduce_range": cpu_reduce_range},
                         inputs={"int8_onnx": sha256_file(out)})
     cache_path = calib_cache_path(out)
     write_cache(cache_path, info.activation_scales, trt_version)

@@ -104,16 +104,21 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines += ["## Image sets", ""] + _sets_rows(r)
     lines += ["## Gate", ""] + _gate_rows(r)
     lines += ["## CPU INT8 model (ONNX Runtime)", ""] + _cpu_rows(r)
-    ex = r.get("excluded") or []
-    lines += ["## Layers kept in float (both models)", ""]
-    if ex:
-        sens = {s["node"]: s["score"] for s in (r.get("gate") or {}).get("sensitivity", [])}
-        lines += ["| layer | sensitivity (mean TV distance to FP32) |", "|---|---|"]
-        lines += [f"| `{n}` | {_fmt(sens.get(n), 4)} |" for n in ex]
-    else:
-        lines.append("None: every Conv/Gemm/Add is quantized.")
+    sens = (r.get("gate") or {}).get("sensitivity") or {}
+    for title, ex, flavour in (("TensorRT Q/DQ model", r.get("excluded") or [], "tensorrt"),
+                               ("CPU model", r.get("cpu_excluded"), "cpu")):
+        if ex is None:  # no CPU model was asked for
+            continue
+        lines += [f"## Layers kept in float: {title}", ""]
+        if ex:
+            score = {s["node"]: s["score"] for s in sens.get(flavour, [])}
+            lines += ["| layer | sensitivity (mean TV distance to FP32) |", "|---|---|"]
+            lines += [f"| `{n}` | {_fmt(score.get(n), 4)} |" for n in ex]
+        else:
+            lines.append("None: every Conv/Gemm/Add is quantized.")
+        lines.append("")
     rng = r.get("ranges", {})
-    lines += ["", "## Activation ranges (amax = 127 × scale)", "",
+    lines += ["## Activation ranges (amax = 127 × scale)", "",
               f"{rng.get('tensors', 0)} tensors; amax min {_fmt(rng.get('amax_min'), 3)}, median "
               f"{_fmt(rng.get('amax_median'), 3)}, max {_fmt(rng.get('amax_max'), 3)}.", ""]
     if rng.get("widest"):

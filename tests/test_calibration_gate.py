@@ -26,7 +26,8 @@ def test_label_free_gate_keeps_the_outlier_layer_in_float(sensitive):
     assert res.excluded[0] in inspect_qdq(onnx.load(str(res.path))).float_nodes
     assert "/net/head/Gemm" in (root / "s.int8.md").read_text()
     assert read_manifest(res.path).extra["excluded"] == res.excluded
-    assert read_manifest(res.cpu_path).extra["excluded"] == res.excluded  # one gate decides both models
+    assert read_manifest(res.cpu_path).extra["excluded"] == res.cpu_excluded  # the CPU model's own search
+    assert res.gate.excluded == {"tensorrt": res.excluded, "cpu": res.cpu_excluded}
     # the cache omits the float layer's tensors, so rebuilding Q/DQ from it keeps that layer float too
     rebuilt = inspect_qdq(onnx.load(str(qdq_from_trt_cache(model, res.cache_path, root / "r.onnx"))))
     assert res.excluded[0] in rebuilt.float_nodes
@@ -71,3 +72,29 @@ def test_tv_distance_against_reference():
     probs = np.eye(3)[[0, 1, 1, 1, 2, 0]]
     assert tv_distance(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == 1.0
     assert tv_distance(probs, probs) == 0.0
+
+
+def test_each_flavour_keeps_only_the_float_layers_it_needs(monkeypatch, tmp_path):
+    """A layer TensorRT's symmetric int8 needs in float is not forced on the CPU model, which passed as it was:
+    every float layer there is a DQ→float→Q round trip that costs the CPU its INT8 speed."""
+    import fer_edge.calibration.gate as g
+
+    written = {}
+
+    def quantize_fn(path, flavour, nodes_to_exclude=(), nodes_to_quantize=None):
+        written[flavour] = list(nodes_to_exclude)
+
+    def fake_check(path, flavour, data, min_agreement, max_drop, fp32_val):
+        ok = flavour == "cpu" or "/bad" in written[flavour]
+        return g.FlavourCheck(flavour, g.Agreement(10, 100.0 if ok else 90.0, 0.0, 0.0, 0.0), ok)
+
+    monkeypatch.setattr(g, "check", fake_check)
+    searched = []
+    monkeypatch.setattr(g, "sensitivity", lambda qf, cands, flavour, x, p, wd: searched.append(flavour) or
+                        [("/bad", 0.5), ("/other", 0.1)])
+    data = g.GateData(np.zeros((10, 1), np.float32), np.full((10, 7), 1 / 7, np.float32))
+    res = g.run_gate(quantize_fn, {"tensorrt": tmp_path / "t.onnx", "cpu": tmp_path / "c.onnx"},
+                     ["/bad", "/other"], data, 99.0, None, 4, tmp_path)
+    assert res.passed and res.excluded == {"tensorrt": ["/bad"], "cpu": []}
+    assert searched == ["tensorrt"]  # the flavour that passed was never searched
+    assert written == {"tensorrt": ["/bad"], "cpu": []}  # each file holds its own kept model

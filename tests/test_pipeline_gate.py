@@ -37,7 +37,7 @@ def _captured(monkeypatch) -> dict:
     def fake_calibrate(model, images, out, **kw):
         seen.update(images=images, **kw)
         gate = SimpleNamespace(agreement=100.0, drop=None)
-        return SimpleNamespace(to_dict=lambda: {"num_images": 1}, gate=gate, excluded=[])
+        return SimpleNamespace(to_dict=lambda: {"num_images": 1}, gate=gate, excluded=[], cpu_excluded=[])
 
     monkeypatch.setattr(quantize, "calibrate", fake_calibrate)
     return seen

@@ -91,7 +91,8 @@ def int8_section(ctx: Context) -> Section:
             f"Gated (label-free) on {roles.get('gate', '—')}: top-1 agreement with FP32 "
             f"{_num(gate.get('agreement'))} % (needs {_num(gate.get('min_agreement'))}); accuracy drop on "
             f"{roles.get('validation', '—')}: {_num(gate.get('drop'))} points; layers kept in float: "
-            f"{', '.join(c.get('excluded') or []) or 'none'}. "
+            f"{', '.join(c.get('excluded') or []) or 'none'} (TensorRT model), "
+            f"{', '.join(c.get('cpu_excluded') or []) or 'none'} (CPU model). "
             f"The accuracies above are on {roles.get('scored', 'target_test')}, which chose nothing. On the CPU, "
             "ONNX Runtime runs model.int8-cpu.onnx (same ranges, uint8 activations) in place of model.int8.onnx.")
     series = {k: _recall(v) for k, v in ev.items() if k in ("ONNX FP32", "ONNX INT8")}

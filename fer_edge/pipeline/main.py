@@ -195,7 +195,7 @@ def _run_calibrate(ctx: Context, d: Path) -> StageOutput:
     drop = f", {roles['names']['validation']} accuracy drop {gate.drop:.2f} pt" if gate.drop is not None else ""
     info["headline"] = (f"INT8 Q/DQ + CPU on {info.get('num_images')} target images; gated on "
                         f"{roles['names']['gate']}: agreement {gate.agreement:.1f} %{drop}; "
-                        f"{len(res.excluded)} layer(s) in float")
+                        f"layers in float: {len(res.excluded)} TensorRT, {len(res.cpu_excluded)} CPU")
     return StageOutput([f for f in int8_artefacts(out) if f.is_file()], info)
 
 
