@@ -56,6 +56,7 @@ PAGES = (
     ("dev-crop-contract", "Dev world: the crop contract (CLAHE, margin) and viewpoint augmentation"),
     ("dev-cabin-remedies", "Dev world: DANN, self-training, IWDAN and the budget under the CLAHE contract"),
     ("dev-pixel-da-settings", "Dev world: choosing pixel_da's settings (pixel-level adaptation)"),
+    ("dev-default-backbone", "Dev world: the default network (resnet18 at half width on 48 px)"),
     ("int8-calibration", "INT8 calibration"),
     ("runtime-speed", "Runtime speed, accuracy on video and soak"),
     ("backend-speed", "Speed side by side: torch eager, ORT FP32, ORT INT8, TensorRT"),

@@ -85,8 +85,11 @@ SHIPPED_DIFFERS: Dict[str, str] = {
                    "docs/results/dev-crop-contract.md); CropPolicy() is the neutral cut a model without a crop in "
                    "its contract gets (margin 0.2, no CLAHE)",
     "crop.clahe": "as crop.margin",
-    "model.width": "half-width mobilenet keeps the default job within 10 minutes on 2 CPU cores; the code default "
-                   "is the architecture's full width",
+    "model.width": "half-width resnet18 (the real-face recipe's network) keeps the default job within 15 minutes on "
+                   "2 CPU cores (chosen on the dev world, docs/results/dev-default-backbone.md); the code default is "
+                   "the architecture's full width",
+    "preprocess.size": "48 px, the real-face recipe's input (configs/real.yaml), chosen with the backbone on the dev "
+                       "world; the contract's default, 64 px, is the neutral size a bare PreprocessSpec() gets",
     "train.steps_per_epoch": "the default job's budget, 8 x 100 steps (the dearest method under 10 minutes on 2 "
                              "cores); the code default is one pass over the source per epoch",
     **{f"train.augment.{k}": "the default job's perturbation, measured on the synthetic studio faces (without it "

@@ -19,7 +19,7 @@ METHOD_NAMES: Tuple[str, ...] = get_args(Method)
 class ModelConfig:
     """The network: a plain ``torch.nn`` backbone plus an expression head."""
 
-    backbone: Literal["tiny", "mobilenet", "resnet18"] = "mobilenet"
+    backbone: Literal["tiny", "mobilenet", "resnet18"] = "resnet18"
     width: float = 1.0
     feature_dim: int = 128
     dropout: float = 0.2

@@ -19,7 +19,7 @@ from .backbones import build_backbone
 class ModelSpec:
     """Everything needed to rebuild the network from a checkpoint's manifest."""
 
-    backbone: str = "mobilenet"
+    backbone: str = "resnet18"
     in_channels: int = 1
     num_classes: int = 7
     feature_dim: int = 128
