@@ -14,7 +14,7 @@ upscaled, to ``--work/<name>-1080p.mp4`` (mp4v, once) so decoding costs what 108
 * *decode only*: OpenCV reading the file, nothing else — it bounds every other row;
 * *fer-edge*: ``fer-edge run``'s loop at the default settings (detect every 5 frames on the frame reduced
   to ``detect_width`` 640, re-detection around tracked faces, track in between, crop, infer, smooth) with
-  the untrained default-architecture model of ``runtime_fps.py`` (mobilenet, 64 px grey; FP32 and Q/DQ
+  the untrained model of ``runtime_fps.py`` (mobilenet, 64 px grey, the default until the tenth session; FP32 and Q/DQ
   INT8 — speed does not depend on the weights), detection in line (sync) and in a background thread (async);
 * *peer*: the ``fer`` package's own loop as ``FER.detect_emotions`` runs it — OpenCV's default Haar
   cascade on the full-resolution frame (scale 1.1, 5 neighbours, faces ≥ 50 px) on EVERY frame, its

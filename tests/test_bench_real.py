@@ -94,8 +94,9 @@ def test_a_fine_tuned_method_starts_from_its_seeds_source_only_run(tmp_path, mon
     assert inits == [[start], [start], []]  # the oracle is a ceiling on top of source-only too
 
 
-def test_the_oracle_learns_only_from_the_dev_half(tmp_path, monkeypatch):
-    """Trained on all of BUAA the oracle would be scored on its own training faces: it gets the dev half."""
+@pytest.fixture
+def trainings(monkeypatch):
+    """The training commands bench_real would run; each "finishes" at once with an empty summary."""
     seen = []
 
     def fake_call(cmd, **kw):
@@ -104,6 +105,12 @@ def test_the_oracle_learns_only_from_the_dev_half(tmp_path, monkeypatch):
         return 0
 
     monkeypatch.setattr(bench_real.subprocess, "call", fake_call)
+    return seen
+
+
+def test_the_oracle_learns_only_from_the_dev_half(tmp_path, trainings):
+    """Trained on all of BUAA the oracle would be scored on its own training faces: it gets the dev half."""
+    seen = trainings
     bench_real.train_run("target_oracle", 0, tmp_path / "out", tmp_path, "real", [], finetune=False)
     targets = [a for a in seen[0] if a.startswith("data.target=")]
     assert targets[-1] == f"data.target={tmp_path / 'out' / 'splits' / 'buaa_dev'}"  # the last --set wins
@@ -116,17 +123,10 @@ def test_train_time_of_a_run_resumed_by_an_older_trainer_sums_its_epochs(tmp_pat
     assert bench_real.train_seconds(tmp_path, {"train_seconds": 230.0}) == 230.0  # startup and writing count too
 
 
-def test_the_control_is_source_only_fine_tuned_like_the_methods_and_never_selected(tmp_path, monkeypatch):
+def test_the_control_is_source_only_fine_tuned_like_the_methods_and_never_selected(tmp_path, trainings):
     """The control row isolates the target term: source-only, started from the seed's source-only model, for the
     fine-tuning epochs at the fine-tuning rate -- and the selector never ships it."""
-    seen = []
-
-    def fake_call(cmd, **kw):
-        seen.append(cmd)
-        (Path(cmd[cmd.index("--out") + 1]) / "summary.json").write_text("{}")
-        return 0
-
-    monkeypatch.setattr(bench_real.subprocess, "call", fake_call)
+    seen = trainings
     bench_real.train_run(real_page.CONTROL, 1, tmp_path, tmp_path, "real", ["train.finetune.epochs=4"], finetune=True)
     cmd = seen[0]
     assert cmd[cmd.index("--method") + 1] == "source_only"
