@@ -141,7 +141,8 @@ def test_real_target_runs_the_runtime_on_its_test_stills_and_scores_them(tmp_pat
     from types import SimpleNamespace
 
     from fer_edge.config import load_config
-    from fer_edge.pipeline.main import StillsScore, _synthetic_video
+    from fer_edge.pipeline.main import _synthetic_video
+    from fer_edge.pipeline.stills import StillsScore
 
     assert _synthetic_video(load_config("ci"))
     assert not _synthetic_video(load_config("ci", [f"data.target={tmp_path}"]))
