@@ -26,6 +26,8 @@ ROWS = ("source_only", CONTROL, *ALL_METHODS[1:])
 NOT_SELECTABLE = (CONTROL, "target_oracle")
 #: where the hand-written part of docs/results/real-faces.md starts; write_page keeps it
 NOTES = "## Notes"
+
+
 def _pct(v: Optional[float]) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
 
@@ -73,21 +75,21 @@ def control_lines(rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, 
     """Selected − control on the quoted half, paired by seed: the selected method's gain with the extra epochs
     taken out (only seeds where the selected method is a fine-tuned adaptation method and the control ran)."""
     ctrl = rows.get(CONTROL, {})
-    common = [s for s in sorted(sel_acc) if chosen[s] not in ("source_only", CONTROL)
-              and s in ctrl and _quoted(ctrl[s]) is not None]
     if not ctrl:
         return []
+    common = [s for s in sorted(sel_acc) if chosen[s] not in ("source_only", CONTROL)
+              and s in ctrl and _quoted(ctrl[s]) is not None]
     if not common:
         return [f"Control ({CONTROL}) ran on seeds {sorted(ctrl)}; no seed pairs it with a selected adaptation "
                 "method."]
-    diffs = [sel_acc[s] - _quoted(ctrl[s]) for s in common]
-    pr = paired([sel_acc[s] for s in common], [_quoted(ctrl[s]) for s in common])
+    sel, base = [sel_acc[s] for s in common], [_quoted(ctrl[s]) for s in common]
+    pr = paired(sel, base)
     if pr:
         return [f"{QUOTED} half, selected − control ({CONTROL}: the same extra epochs without the target term), "
                 f"paired over seeds {common}: {100 * pr['mean']:+.1f} pt [{100 * pr['low']:+.1f}, "
                 f"{100 * pr['high']:+.1f}] (95 % t), better on {pr['wins']} of {pr['n']}."]
-    return [f"{QUOTED} half, selected − control ({CONTROL}) on seed {common}: {100 * diffs[0]:+.1f} pt (one seed: "
-            "no interval yet)."]
+    return [f"{QUOTED} half, selected − control ({CONTROL}) on seed {common}: {100 * (sel[0] - base[0]):+.1f} pt "
+            "(one seed: no interval yet)."]
 
 
 def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, str],
