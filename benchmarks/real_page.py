@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from fer_edge.runtime.atomic import atomic_write
+from fer_edge.runtime.metrics import paired_interval
 
 #: the score sets: name → folder under --data
 TESTS = {"FER2013 test": "fer2013/test", "CK+48": "ckplus48", "BUAA NIR test": "buaa_nir", "BUAA NIR dev": "buaa_nir"}
@@ -40,18 +41,6 @@ def _ms(vals: Sequence[float]) -> str:
     return f"{100 * statistics.mean(vals):.1f} ± {100 * statistics.stdev(vals):.1f}"
 
 
-def paired(a: Sequence[float], b: Sequence[float]) -> Optional[Dict[str, float]]:
-    """Mean of ``a - b`` with a 95 % t-interval (None below two pairs)."""
-    d = [x - y for x, y in zip(a, b)]
-    if len(d) < 2:
-        return None
-
-    t95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-    m, s = statistics.mean(d), statistics.stdev(d)
-    h = t95.get(len(d) - 1, 1.96) * s / math.sqrt(len(d))
-    return {"mean": m, "low": m - h, "high": m + h, "n": len(d), "wins": sum(x > 0 for x in d)}
-
-
 def select_per_seed(summaries: Dict[str, Dict[int, Dict[str, Any]]], selector: str) -> Dict[int, str]:
     """The method the label-free ``selector`` ranks best on each seed (never the oracle or the control row)."""
     from fer_edge.train.selection import select_run
@@ -70,6 +59,22 @@ def _quoted(run: Dict[str, Any]) -> Optional[float]:
     return run["eval"]["sets"][QUOTED]["fp32"]["accuracy"] if "eval" in run else None
 
 
+def paired_line(against: str, common: Sequence[int], sel: Sequence[float], base: Sequence[float],
+                verdict: bool = False) -> str:
+    """One sentence: selected − ``against`` on the quoted half, paired over the seeds ``common``."""
+    pr = paired_interval(sel, base)
+    if pr is None:
+        return (f"{QUOTED} half, selected − {against} on seed {list(common)}: {100 * (sel[0] - base[0]):+.1f} pt "
+                "(one seed: no interval yet).")
+    said = ""
+    if verdict:
+        said = " — " + ("adaptation helped" if pr["low"] > 0 else
+                        "adaptation did not help reliably (the interval includes 0)" if pr["high"] > 0 else
+                        "adaptation hurt")
+    return (f"{QUOTED} half, selected − {against}, paired over seeds {list(common)}: {100 * pr['mean']:+.1f} pt "
+            f"[{100 * pr['low']:+.1f}, {100 * pr['high']:+.1f}] (95 % t), better on {pr['wins']} of {pr['n']}{said}.")
+
+
 def control_lines(rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, str],
                   sel_acc: Dict[int, float]) -> list:
     """Selected − control on the quoted half, paired by seed: the selected method's gain with the extra epochs
@@ -82,14 +87,8 @@ def control_lines(rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, 
     if not common:
         return [f"Control ({CONTROL}) ran on seeds {sorted(ctrl)}; no seed pairs it with a selected adaptation "
                 "method."]
-    sel, base = [sel_acc[s] for s in common], [_quoted(ctrl[s]) for s in common]
-    pr = paired(sel, base)
-    if pr:
-        return [f"{QUOTED} half, selected − control ({CONTROL}: the same extra epochs without the target term), "
-                f"paired over seeds {common}: {100 * pr['mean']:+.1f} pt [{100 * pr['low']:+.1f}, "
-                f"{100 * pr['high']:+.1f}] (95 % t), better on {pr['wins']} of {pr['n']}."]
-    return [f"{QUOTED} half, selected − control ({CONTROL}) on seed {common}: {100 * (sel[0] - base[0]):+.1f} pt "
-            "(one seed: no interval yet)."]
+    return [paired_line(f"control ({CONTROL}: the same extra epochs without the target term)", common,
+                        [sel_acc[s] for s in common], [_quoted(ctrl[s]) for s in common])]
 
 
 def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, str],
@@ -139,22 +138,11 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
     so = rows.get("source_only", {})
     if chosen:
         lines.append("Selected per seed: " + ", ".join(f"seed {s}: {m}" for s, m in sorted(chosen.items())) + ".")
-        sel_acc = {s: rows[m][s]["eval"]["sets"][QUOTED]["fp32"]["accuracy"] for s, m in chosen.items()
-                   if "eval" in rows[m][s]}
+        sel_acc = {s: _quoted(rows[m][s]) for s, m in chosen.items() if "eval" in rows[m][s]}
         common = [s for s in sorted(sel_acc) if s in so and "eval" in so[s]]
-        pr = paired([sel_acc[s] for s in common], [so[s]["eval"]["sets"][QUOTED]["fp32"]["accuracy"]
-                                                   for s in common])
-        if pr:
-            verdict = ("adaptation helped" if pr["low"] > 0 else
-                       "adaptation did not help reliably (the interval includes 0)" if pr["high"] > 0 else
-                       "adaptation hurt")
-            lines.append(f"{QUOTED} half, selected − source-only, paired over seeds {common}: "
-                         f"{100 * pr['mean']:+.1f} pt [{100 * pr['low']:+.1f}, {100 * pr['high']:+.1f}] (95 % t), "
-                         f"better on {pr['wins']} of {pr['n']} — {verdict}.")
-        elif common:
-            d = [sel_acc[s] - so[s]["eval"]["sets"][QUOTED]["fp32"]["accuracy"] for s in common]
-            lines.append(f"{QUOTED} half, selected − source-only on seed {common}: {100 * d[0]:+.1f} pt (one seed: "
-                         "no interval yet).")
+        if common:
+            lines.append(paired_line("source-only", common, [sel_acc[s] for s in common],
+                                     [_quoted(so[s]) for s in common], verdict=True))
         lines += control_lines(rows, chosen, sel_acc)
         if len([m for m in rows if m not in NOT_SELECTABLE]) < 2:
             lines.append("Only source-only has run: there is nothing to select among yet.")

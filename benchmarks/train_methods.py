@@ -29,6 +29,7 @@ from typing import Dict, List, Sequence, Tuple
 from fer_edge.config import load_config
 from fer_edge.runtime.atomic import atomic_write
 from fer_edge.runtime.errors import ConfigError
+from fer_edge.runtime.metrics import paired_interval
 from fer_edge.train.config import METHOD_NAMES
 
 #: The experiment switches of the methods the shipped config does not train (pitch-aware pose_adv).
@@ -80,16 +81,6 @@ def parse_variants(specs: List[str], config: str = "default", overrides: Sequenc
     return out
 
 
-# Two-sided 95 % Student-t quantiles by degrees of freedom (a normal 1.96 beyond the table).
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
-
-
-def _t975(df: int) -> float:
-    """The quantile for ``df``, rounded down to the nearest tabulated df (a slightly wider interval)."""
-    return _T975[max(k for k in _T975 if k <= df)] if df <= 30 else 1.96
-
-
 def paired_delta(runs: List[dict], base: List[dict]) -> str:
     """Mean per-seed difference to source-only with a 95 % t interval, in points.
 
@@ -100,12 +91,9 @@ def paired_delta(runs: List[dict], base: List[dict]) -> str:
         return r.get("draw", 0), r.get("seed")  # a pooled draw's seed 0 is not this draw's seed 0
 
     base_by_seed = {key(r): r["target_test_accuracy"] for r in base}
-    d = [100 * (r["target_test_accuracy"] - base_by_seed[key(r)]) for r in runs if key(r) in base_by_seed]
-    if len(d) < 2:
-        return "—"
-    half = _t975(len(d) - 1) * statistics.stdev(d) / len(d) ** 0.5
-    m = statistics.mean(d)
-    return f"{m:+.1f} [{m - half:+.1f}, {m + half:+.1f}]"
+    pairs = [(r["target_test_accuracy"], base_by_seed[key(r)]) for r in runs if key(r) in base_by_seed]
+    pr = paired_interval([100 * a for a, _ in pairs], [100 * b for _, b in pairs])
+    return "—" if pr is None else f"{pr['mean']:+.1f} [{pr['low']:+.1f}, {pr['high']:+.1f}]"
 
 
 def table(results: Dict[str, List[dict]], selector: str) -> List[str]:

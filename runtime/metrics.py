@@ -15,6 +15,8 @@ of ``-1`` (a face without a label) counts for neither accuracy nor F1.
 """
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -199,3 +201,25 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
     if intensity is not None:
         report["intensity"] = intensity_breakdown(y_true, y_pred, intensity, labels, threshold)
     return report
+
+
+#: Two-sided 95 % Student-t quantiles by degrees of freedom (a normal 1.96 beyond the table).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
+
+
+def t975(df: int) -> float:
+    """The quantile for ``df``, rounded down to the nearest tabulated df (a slightly wider interval)."""
+    return T975[max(k for k in T975 if k <= df)] if df <= 30 else 1.96
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float]) -> Optional[Dict[str, float]]:
+    """Mean of the pairwise differences ``a - b`` with its 95 % t-interval, the pair count and how many pairs
+    ``a`` wins; None below two pairs. Runs of one seed share data order and augmentation draws, so per-seed
+    differences compare methods more fairly than two independent means; an interval holding 0 shows no gain."""
+    d = [x - y for x, y in zip(a, b)]
+    if len(d) < 2:
+        return None
+    m = statistics.mean(d)
+    h = t975(len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
+    return {"mean": m, "low": m - h, "high": m + h, "n": len(d), "wins": sum(x > 0 for x in d)}

@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_real  # noqa: E402
 import real_page  # noqa: E402
 
+from fer_edge.runtime.metrics import paired_interval  # noqa: E402
+
 
 def test_skips_with_one_line_naming_the_missing_path(tmp_path, capsys):
     assert bench_real.main(["--data", str(tmp_path / "nowhere"), "--doc", str(tmp_path / "page.md")]) == 0
@@ -29,9 +31,9 @@ def test_a_finished_run_is_not_trained_again(tmp_path, monkeypatch):
 
 
 def test_paired_interval_and_selection_fallback():
-    p = real_page.paired([0.60, 0.62, 0.61], [0.55, 0.56, 0.56])
+    p = paired_interval([0.60, 0.62, 0.61], [0.55, 0.56, 0.56])
     assert p["mean"] == pytest.approx(0.0533, abs=1e-3) and p["low"] > 0 and p["wins"] == 3
-    assert real_page.paired([0.6], [0.5]) is None
+    assert paired_interval([0.6], [0.5]) is None
     runs = {"source_only": {0: {"method": "source_only", "selector_scores": {"im": 0.2}}},
             "pixel_da": {0: {"method": "pixel_da", "selector_scores": {"im": 0.3}}},
             "target_oracle": {0: {"method": "target_oracle", "selector_scores": {"im": 9.0}}}}

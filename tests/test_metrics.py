@@ -117,3 +117,14 @@ def test_scores_are_fractions_and_percent_is_for_printing():
     s = metrics.score(probs, y, reference=np.eye(3)[y])
     assert (s.n, s.accuracy, s.agreement) == (4, 0.75, 0.75) and 0.0 <= s.macro_f1 <= 1.0
     assert metrics.percent(0.75) == 75.0 and metrics.percent(None) is None
+
+
+def test_paired_interval_uses_the_t_quantile_of_its_pair_count():
+    from fer_edge.runtime.metrics import T975, paired_interval, t975
+
+    # +10, +12, +8 on the same seeds: mean +10, sd 2, t(2) = 4.303 -> half-width 4.97
+    pr = paired_interval([40.0, 52.0, 58.0], [30.0, 40.0, 50.0])
+    assert pr["mean"] == pytest.approx(10.0) and pr["high"] - pr["mean"] == pytest.approx(4.303 * 2 / 3 ** 0.5)
+    assert pr["n"] == 3 and pr["wins"] == 3
+    assert paired_interval([1.0], [0.0]) is None
+    assert t975(11) == T975[10] and t975(40) == 1.96
