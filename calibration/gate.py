@@ -228,16 +228,16 @@ def _search(quantize_fn: QuantizeFn, flavour: str, path: Path, candidates: Seque
         if step.passed:
             break
     if step.passed and len(excluded) > 1:
-        step = _prune(attempt, step, excluded)
+        step = _prune(attempt, step)
     if step is not result.steps[-1]:  # the file holds the last model tried: write the kept one again
         _step(quantize_fn, flavour, path, step.excluded, data, min_agreement, max_drop, fp32_val)
     return step
 
 
-def _prune(attempt: Callable[[List[str]], GateStep], step: GateStep, excluded: List[str]) -> GateStep:
+def _prune(attempt: Callable[[List[str]], GateStep], step: GateStep) -> GateStep:
     """Quantize again each float layer the passing set does not need (greedy order adds some that did not help:
     sensitivity is measured one layer at a time). Every float layer costs speed, on the CPU most of all."""
-    for node in list(excluded[:-1]):
+    for node in list(step.excluded[:-1]):
         trial = [n for n in step.excluded if n != node]
         tried = attempt(trial)
         if tried.passed:
