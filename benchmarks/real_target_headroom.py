@@ -53,7 +53,10 @@ def load_target(data: Path, checkpoint: Path):
     ds = load_eval_dataset(data / bench_real.TARGET, contract)
     x, keep = ds.arrays(contract.preprocess)
     order = list(man.labels)
-    y = np.asarray([order.index(canonical_label(ds.labels[k])) for k in ds.label_array(keep)])
+    # the class each face shows: realdata.sh files four of BUAA's classes under another's name (buaa_labels)
+    fix = {canonical_label(a): canonical_label(b) for a, b in bench_real.label_fix(data / bench_real.TARGET).items()}
+    classes = [canonical_label(ds.labels[k]) for k in ds.label_array(keep)]
+    y = np.asarray([order.index(fix.get(c, c)) for c in classes])
     people = [bench_real.buaa_person(Path(ds.records[i].path).name) for i in keep]
     dev = np.asarray([p is not None and p % 2 == 1 for p in people])
     return torch.from_numpy(x), y, dev

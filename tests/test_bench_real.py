@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_real  # noqa: E402
+import buaa_labels  # noqa: E402
 import real_page  # noqa: E402
 
 from fer_edge.runtime.metrics import paired_interval  # noqa: E402
@@ -76,6 +77,86 @@ def test_buaa_halves_split_by_person_and_link_every_face(tmp_path):
     # no symbolic links: the loaders refuse a link that leads out of the dataset's root (the oracle's run did)
     assert not any(p.is_symlink() for h in halves.values() for p in h.glob("*/*"))
     assert bench_real.buaa_halves(data, tmp_path / "out") == halves  # made once, reused
+
+
+def _buaa(root: Path, counts) -> Path:
+    """A BUAA layout with ``counts`` faces per class folder, person numbers 1, 2, 3, ..."""
+    n = 0
+    for cls, k in counts.items():
+        (root / "buaa_nir" / cls).mkdir(parents=True)
+        for _ in range(k):
+            n += 1
+            (root / "buaa_nir" / cls / f"buaa-{n}_22.bmp").write_bytes(b"x")
+    return root / "buaa_nir"
+
+
+def test_label_fix_recognises_realdata_layout_and_leaves_others_alone(tmp_path, caplog):
+    assert buaa_labels.label_fix(_buaa(tmp_path / "a", buaa_labels.LAID_OUT)) == buaa_labels.CORRECTION
+    assert buaa_labels.label_fix(_buaa(tmp_path / "b", buaa_labels.CORRECTED)) == {}
+    assert buaa_labels.CORRECTED["sad"] == 106 and buaa_labels.CORRECTED["surprise"] == 49
+    with caplog.at_level("WARNING"):
+        assert buaa_labels.label_fix(_buaa(tmp_path / "c", {"happy": 3, "sad": 2})) == {}
+    assert "unchecked" in caplog.text
+
+
+def test_buaa_halves_put_each_face_in_the_class_it_shows_and_remake_old_halves(tmp_path):
+    data = tmp_path / "data"
+    buaa = _buaa(data, buaa_labels.LAID_OUT)
+    out = tmp_path / "out"
+    (out / "splits" / "buaa_test" / "surprise").mkdir(parents=True)  # halves made before the correction
+    (out / "splits" / "buaa_test" / "surprise" / "stale.bmp").write_bytes(b"x")
+    halves = bench_real.buaa_halves(data, out)
+    moved = sorted((buaa / "surprise").iterdir())[0].name  # a face realdata.sh filed under surprise
+    where = [p.parent.name for h in halves.values() for p in h.glob(f"*/{moved}")]
+    assert where == ["sad"]
+    assert not list(out.glob("splits/*/*/stale.bmp"))
+    counts = {}
+    for h in halves.values():
+        for d in h.iterdir():
+            counts[d.name] = counts.get(d.name, 0) + len(list(d.iterdir()))
+    assert counts == buaa_labels.CORRECTED
+    assert json.loads((out / "splits" / "labels.json").read_text()) == buaa_labels.CORRECTION
+
+
+def test_score_run_rescores_only_the_sets_whose_labels_changed(tmp_path, monkeypatch):
+    import fer_edge.calibration.quantize as quantize
+    import fer_edge.evaluation.evaluate as evaluate
+    import fer_edge.export.onnx as onnx_export
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"weights")
+    sets = {}
+    for name in ("A", "B"):
+        (tmp_path / name / "happy").mkdir(parents=True)
+        (tmp_path / name / "happy" / "1.png").write_bytes(b"x")
+        sets[name] = tmp_path / name
+    calls = []
+
+    class R:
+        accuracy, macro_f1, n = 0.5, 0.4, 1
+
+    def fake_export(ck, path):
+        calls.append("export")
+        Path(path).write_bytes(b"onnx")
+
+    def fake_calibrate(fp32, folder, path, **kw):
+        calls.append("calibrate")
+        Path(path).write_bytes(b"int8")
+        return type("C", (), {"num_images": 1, "excluded": []})()
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
+    monkeypatch.setattr(quantize, "calibrate", fake_calibrate)
+    monkeypatch.setattr(evaluate, "evaluate", lambda path, folder, **kw: calls.append(Path(folder).name) or R())
+    bench_real.score_run(run, tmp_path, 10, sets)
+    assert calls == ["export", "calibrate", "A", "A", "B", "B"]  # FP32 and INT8 on each set
+    calls.clear()
+    assert set(bench_real.score_run(run, tmp_path, 10, sets)["sets"]) == {"A", "B"} and calls == []
+    (tmp_path / "B" / "happy" / "1.png").rename(tmp_path / "B" / "sad.png")  # B's face changes class
+    (tmp_path / "B" / "sad").mkdir()
+    (tmp_path / "B" / "sad.png").rename(tmp_path / "B" / "sad" / "1.png")
+    res = bench_real.score_run(run, tmp_path, 10, sets)
+    assert calls == ["B", "B"] and set(res["sets"]) == {"A", "B"}
 
 
 def test_a_fine_tuned_method_starts_from_its_seeds_source_only_run(tmp_path, monkeypatch):
