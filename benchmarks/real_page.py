@@ -17,13 +17,21 @@ TESTS = {"FER2013 test": "fer2013/test", "CK+48": "ckplus48", "BUAA NIR test": "
 #: whose labels may choose adaptation settings; even people (and the four files without a number) the *test* half,
 #: which only scores and is the BUAA figure every claim quotes. Training always sees all 619 faces unlabelled.
 QUOTED, DEV = "BUAA NIR test", "BUAA NIR dev"
-ALL_METHODS = ("source_only", "pixel_da", "dann", "pose_adv", "disentangle", "cal", "target_oracle")
+#: A method trained with settings of its own over configs/real.yaml: row name → (method, --set overrides).
+#: ``source_only_prior`` is source-only whose head is shifted, label-free, to FER2013's class balance on the
+#: unlabelled BUAA faces (``train.target_prior``; chosen over ``none``, ``uniform`` and AdaBN on BUAA's dev half).
+VARIANTS = {"source_only_prior": ("source_only", ("train.target_prior=source",))}
+ALL_METHODS = ("source_only", "source_only_prior", "pixel_da", "dann", "pose_adv", "disentangle", "cal",
+               "target_oracle")
 #: The control row: source-only fine-tuned from its own finished model for the adaptation methods' fine-tuning
 #: epochs at their rate, with no target term. An adaptation method fine-tuned the same way differs from it only by its
 #: target objective, so "selected − control" isolates what the target term did from what the extra epochs did.
 CONTROL = "source_only_ft"
 #: rows of the table, in order; neither the control nor the oracle is ever eligible for selection
 ROWS = ("source_only", CONTROL, *ALL_METHODS[1:])
+#: what a row is, where its name does not say it
+ROW_NAMES = {CONTROL: f"{CONTROL} (control: source-only + the fine-tuning epochs, no target term)",
+             "source_only_prior": "source_only_prior (source-only, `train.target_prior: source`)"}
 NOT_SELECTABLE = (CONTROL, "target_oracle")
 #: where the hand-written part of docs/results/real-faces.md starts; write_page keeps it
 NOTES = "## Notes"
@@ -92,7 +100,9 @@ def control_lines(rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, 
 
 
 def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, str],
-               peer: Optional[Dict[str, Any]], command: str, selector: str) -> str:
+               peer: Optional[Dict[str, Any]], command: str, selector: str, overrides: Sequence[str] = ()) -> str:
+    """The page's text (written to ``path``, keeping its hand-written notes); ``overrides`` are the ``--set``
+    settings every run had over configs/real.yaml."""
     sets = list(TESTS)
     head = ["method", "seeds"] + [f"{s} FP32 / INT8 (F1)" for s in sets] + ["train min"]
     lines = ["# Real faces: FER2013 → BUAA-VisNir near-infrared", "",
@@ -107,7 +117,11 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
              "chose nothing: they only score. Training sees all 619 BUAA faces without labels; the oracle alone learns "
              "from labels, the dev half's (so its dev figure is its training accuracy), starting from source-only. "
              "CK+48 is never trained on. Checkpoints and methods are chosen label-free. An adaptation method whose "
-             "time reads \"+ source-only's\" fine-tuned the same seed's source-only model (`train.finetune`).", "",
+             "time reads \"+ source-only's\" fine-tuned the same seed's source-only model (`train.finetune`). "
+             "BUAA is scored against the class each face shows: realdata.sh files four of its classes under another's "
+             "name ([buaa-labels.md](buaa-labels.md)).", "",
+             *([f"**Settings over configs/real.yaml, every run:** {', '.join(f'`{x}`' for x in overrides)}.", ""]
+               if overrides else []),
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     first = min(chosen) if chosen else None
     for m in ROWS:
@@ -118,7 +132,7 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
             lines.append(f"| {m} | not run yet |" + " |" * (len(head) - 2))
             continue
         mark = " *" if first is not None and chosen.get(first) == m else ""
-        name = f"{m} (control: source-only + the fine-tuning epochs, no target term)" if m == CONTROL else m
+        name = ROW_NAMES.get(m, m)
         cells = [f"{name}{mark}", ",".join(str(s) for s in sorted(runs))]
         for s in sets:
             f = [r["eval"]["sets"][s]["fp32"]["accuracy"] for r in runs.values() if "eval" in r]

@@ -235,3 +235,17 @@ def test_page_pairs_the_selected_method_with_the_control(tmp_path):
     # without a control run the row is left out, not shown as "not run yet"
     assert real_page.CONTROL not in real_page.write_page(tmp_path / "q.md", {"source_only": rows["source_only"]},
                                                          {0: "source_only"}, None, "cmd", "im")
+
+
+def test_a_variant_row_trains_its_method_from_scratch_with_its_own_settings(tmp_path, trainings):
+    """source_only_prior is source-only with train.target_prior: source -- a setting, not a fine-tuning -- and,
+    being label-free, the selector may pick it."""
+    seen = trainings
+    bench_real.train_run("source_only_prior", 2, tmp_path, tmp_path, "real", [], finetune=True)
+    cmd = seen[0]
+    assert cmd[cmd.index("--method") + 1] == "source_only"
+    assert cmd[-1] == "train.target_prior=source"
+    assert not any(a.startswith("train.init_from=") for a in cmd)
+    runs = {"source_only": {0: {"selector_scores": {"im": 0.2}}},
+            "source_only_prior": {0: {"selector_scores": {"im": 0.9}}}}
+    assert real_page.select_per_seed(runs, "im") == {0: "source_only_prior"}

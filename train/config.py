@@ -5,10 +5,11 @@ Standard library only, so that loading a config never imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Literal, Optional, Tuple, get_args
+from typing import Dict, List, Literal, Optional, Tuple, Union, get_args
 
 from ..runtime.checks import at_least as _at_least
 from ..runtime.errors import ConfigError
+from .target_prior import check_setting
 
 Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da"]
 #: Every method name, read from the ``Method`` literal (one list, not two).
@@ -316,6 +317,10 @@ class TrainConfig:
     balanced: bool = False
     source_val_fraction: float = 0.1
     adabn: bool = False
+    #: The class balance the target camera's predictions are shifted to, label-free, by logit offsets baked into the
+    #: head (``train/target_prior.py``): ``none``, ``source`` (the labelled source's frequencies), ``uniform`` or
+    #: ``{label: frequency}``. Off by default: it assumes the camera's class balance is known.
+    target_prior: Union[Literal["none", "source", "uniform"], Dict[str, float]] = "none"
     bn_stats: Literal["source", "target", "both"] = "source"
     ema: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -354,3 +359,4 @@ class TrainConfig:
         _at_least(self, "eval_limit", 1)
         _at_least(self, "warmup", 0.0, 0.5)
         _at_least(self, "label_smoothing", 0.0, 0.5)
+        check_setting(self.target_prior)

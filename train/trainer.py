@@ -39,6 +39,7 @@ from .sampling import BatchStream
 from .splits_prep import SplitTensors, describe, num_identities, prepare
 from .state import STATE_NAME, load_state, rng_state, save_state, set_rng_state
 from .summary import epoch_record, features_npz, make_summary
+from .target_prior import fit_offsets, logits_of, remove_offsets, resolve, with_offsets
 
 log = logging.getLogger("fer_edge.train")
 
@@ -95,7 +96,15 @@ def warm_start(net: FerNet, path: Union[str, Path], labels: Sequence[str], cfg: 
                           f"({'; '.join(f'{k}: {got[k]} vs {want[k]}' for k in bad)}); start from a checkpoint of "
                           "this config's model, or drop init_from")
     net.load_state_dict(src.state_dict())
-    log.info("train.init_from: started from %s (%s, epoch %s)", path, man.extra.get("method"), man.extra.get("epoch"))
+    if man.extra.get("logit_offsets"):  # a head shifted to a target class balance: train the head, not the shift
+        remove_offsets(net, man.extra["logit_offsets"])
+    log.info("train.init_from: started from %s (%s, epoch %s%s)", path, man.extra.get("method"), man.extra.get("epoch"),
+             ", its target-prior offsets removed" if man.extra.get("logit_offsets") else "")
+
+
+def sup_labels_of(split: Optional[SplitTensors]) -> Optional[np.ndarray]:
+    """The labels of a labelled split (the source's class balance for ``train.target_prior: source``)."""
+    return split.y.numpy() if split is not None and split.labelled else None
 
 
 def _compile_backbone(net: FerNet) -> None:
@@ -153,6 +162,10 @@ class Trainer:
         if not self.sup.labelled:
             raise DataError(f"{self.method_name} trains on labelled {cls.supervised_domain} faces but that split "
                             "has no labels")
+        #: the class balance best.pt's predictions on the target are shifted to (``train.target_prior``), and the
+        #: logit offsets that did it at the last evaluation
+        self.prior = resolve(self.t.target_prior, self.labels, sup_labels_of(self.splits.get("source")))
+        self.prior_offsets: Optional[List[float]] = None
         torch.manual_seed(self.t.seed)
         self.net = build_model(cfg, len(self.labels))
         if self.t.init_from:
@@ -260,13 +273,18 @@ class Trainer:
         net = self.ema.module if self.ema is not None else self.method.inference_module()
         if self.t.adabn:
             net = adabn(net, self.splits["target"].head(1000, self.t.seed).x, self.device)
+        if self.prior is not None:  # label-free: the unlabelled target faces and the stated class balance
+            x = self.splits["target"].head(1000, self.t.seed).x
+            offsets = fit_offsets(logits_of(net, x, self.device), self.prior)
+            net, self.prior_offsets = with_offsets(net, offsets), [float(v) for v in offsets]
         return net
 
     def _checkpoint(self, net: FerNet, path: Path, epoch: int) -> None:
         inputs = {f"dataset:{k}": v.fingerprint for k, v in self.splits.items()}
         save_checkpoint(path, net, self.labels, self.cfg.preprocess, self.cfg.crop.to_dict(), inputs=inputs,
                         extra={"method": self.method_name, "selector": self.t.selector, "epoch": epoch,
-                               "adabn": bool(self.t.adabn), "ema": float(self.t.ema), "seed": self.t.seed})
+                               "adabn": bool(self.t.adabn), "ema": float(self.t.ema), "seed": self.t.seed,
+                               "target_prior": self.t.target_prior, "logit_offsets": self.prior_offsets})
 
     def _seconds_before(self) -> float:
         """Training time spent by earlier processes of a resumed run (0 for a fresh one): the last restored epoch's
@@ -335,6 +353,7 @@ class Trainer:
                                       "backbone": self.cfg.model.backbone, "seed": seed, "epochs": self.t.epochs,
                                       "steps_per_epoch": self.steps, "config": self.cfg.name,
                                       "adabn": bool(self.t.adabn), "ema": float(self.t.ema),
+                                      "target_prior": self.t.target_prior, "logit_offsets": self.prior_offsets,
                                       "init_from": self.t.init_from,
                                       "world_size": self.ctx.world_size,
                                       "datasets": {k: len(v) for k, v in self.splits.items()}})
