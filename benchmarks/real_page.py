@@ -68,19 +68,32 @@ def _quoted(run: Dict[str, Any]) -> Optional[float]:
 
 
 def paired_line(against: str, common: Sequence[int], sel: Sequence[float], base: Sequence[float],
-                verdict: bool = False) -> str:
-    """One sentence: selected − ``against`` on the quoted half, paired over the seeds ``common``."""
+                verdict: bool = False, what: str = "selected") -> str:
+    """One sentence: ``what`` − ``against`` on the quoted half, paired over the seeds ``common``."""
     pr = paired_interval(sel, base)
     if pr is None:
-        return (f"{QUOTED} half, selected − {against} on seed {list(common)}: {100 * (sel[0] - base[0]):+.1f} pt "
+        return (f"{QUOTED} half, {what} − {against} on seed {list(common)}: {100 * (sel[0] - base[0]):+.1f} pt "
                 "(one seed: no interval yet).")
     said = ""
     if verdict:
         said = " — " + ("adaptation helped" if pr["low"] > 0 else
-                        "adaptation did not help reliably (the interval includes 0)" if pr["high"] > 0 else
+                        "adaptation did not help reliably (the interval includes 0)" if pr["high"] >= 0 else
                         "adaptation hurt")
-    return (f"{QUOTED} half, selected − {against}, paired over seeds {list(common)}: {100 * pr['mean']:+.1f} pt "
+    return (f"{QUOTED} half, {what} − {against}, paired over seeds {list(common)}: {100 * pr['mean']:+.1f} pt "
             f"[{100 * pr['low']:+.1f}, {100 * pr['high']:+.1f}] (95 % t), better on {pr['wins']} of {pr['n']}{said}.")
+
+
+def variant_lines(rows: Dict[str, Dict[int, Dict[str, Any]]]) -> list:
+    """Each variant row against the method it varies, paired by seed on the quoted half (a setting's own effect,
+    whatever the selector picked)."""
+    out = []
+    for name, (base, overrides) in VARIANTS.items():
+        v, b = rows.get(name, {}), rows.get(base, {})
+        common = [s for s in sorted(v) if s in b and _quoted(v[s]) is not None and _quoted(b[s]) is not None]
+        if common:
+            out.append(paired_line(base, common, [_quoted(v[s]) for s in common], [_quoted(b[s]) for s in common],
+                                   what=f"{name} ({', '.join(overrides)})"))
+    return out
 
 
 def control_lines(rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, str],
@@ -158,6 +171,7 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
             lines.append(paired_line("source-only", common, [sel_acc[s] for s in common],
                                      [_quoted(so[s]) for s in common], verdict=True))
         lines += control_lines(rows, chosen, sel_acc)
+        lines += variant_lines(rows)
         if len([m for m in rows if m not in NOT_SELECTABLE]) < 2:
             lines.append("Only source-only has run: there is nothing to select among yet.")
         elif all(m == "source_only" for m in chosen.values()):

@@ -43,6 +43,7 @@ PAGES = (
     ("main-job", "The main job (make demo)"),
     ("real-faces", "Real faces: FER2013 → BUAA-VisNir near-infrared"),
     ("real-nir-headroom", "Real near-infrared faces: post-hoc remedies and the head's ceiling"),
+    ("buaa-labels", "BUAA-VisNir's labels: four class folders hold another class's faces"),
     ("synthetic-domain-gap", "Synthetic world and the domain gap"),
     ("domain-factors", "Where the domain gap comes from: camera factors, per class"),
     ("footage-faces", "Faces from camera footage: recall and speed"),

@@ -249,3 +249,21 @@ def test_a_variant_row_trains_its_method_from_scratch_with_its_own_settings(tmp_
     runs = {"source_only": {0: {"selector_scores": {"im": 0.2}}},
             "source_only_prior": {0: {"selector_scores": {"im": 0.9}}}}
     assert real_page.select_per_seed(runs, "im") == {0: "source_only_prior"}
+
+
+def test_a_selection_level_with_source_only_is_not_called_a_loss():
+    line = real_page.paired_line("source-only", [0, 1, 2], [0.5, 0.52, 0.51], [0.5, 0.52, 0.51], verdict=True)
+    assert "+0.0 pt" in line and "hurt" not in line and "did not help reliably" in line
+    assert "hurt" in real_page.paired_line("source-only", [0, 1, 2], [0.4, 0.41, 0.42], [0.5, 0.52, 0.51],
+                                           verdict=True)
+
+
+def test_a_variant_is_paired_with_the_method_it_varies():
+    def ev(acc):
+        return {"eval": {"sets": {real_page.QUOTED: {"fp32": {"accuracy": acc}}}}}
+
+    rows = {"source_only": {s: ev(0.44 + 0.01 * s) for s in (0, 1, 2)},
+            "source_only_prior": {s: ev(0.50 + 0.012 * s) for s in (0, 1, 2)}}
+    (line,) = real_page.variant_lines(rows)
+    assert line.startswith(f"{real_page.QUOTED} half, source_only_prior (train.target_prior=source) − source_only")
+    assert "paired over seeds [0, 1, 2]: +6.2 pt" in line

@@ -21,7 +21,6 @@ import copy
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
-import torch
 
 from fer_edge.runtime.contract import canonical_label
 from fer_edge.runtime.errors import ConfigError
@@ -89,17 +88,22 @@ def fit_offsets(logits: np.ndarray, prior: np.ndarray, iters: int = 200, tol: fl
     return b - b.mean()
 
 
-@torch.no_grad()
-def logits_of(net: Any, x: torch.Tensor, device: torch.device, batch_size: int = 256) -> np.ndarray:
+def logits_of(net: Any, x: Any, device: Any, batch_size: int = 256) -> np.ndarray:
+    """``net``'s eval-mode logits for the tensor ``x``, in batches (its train/eval mode is restored)."""
+    import torch  # here, not at the top: the config validates this module's settings without torch
+
     was = net.training
     net.eval()
-    out = [net(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    with torch.no_grad():
+        out = [net(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
     net.train(was)
     return torch.cat(out).numpy()
 
 
 def with_offsets(net: Any, offsets: Sequence[float]) -> Any:
     """A copy of ``net`` whose head bias carries ``offsets`` (added)."""
+    import torch
+
     out = copy.deepcopy(net)
     with torch.no_grad():
         out.head.bias += torch.as_tensor(np.asarray(offsets), dtype=out.head.bias.dtype, device=out.head.bias.device)
@@ -108,5 +112,7 @@ def with_offsets(net: Any, offsets: Sequence[float]) -> Any:
 
 def remove_offsets(net: Any, offsets: Sequence[float]) -> None:
     """Take ``offsets`` back out of ``net``'s head bias, in place (before fine-tuning a corrected checkpoint)."""
+    import torch
+
     with torch.no_grad():
         net.head.bias -= torch.as_tensor(np.asarray(offsets), dtype=net.head.bias.dtype, device=net.head.bias.device)
