@@ -9,7 +9,6 @@ from typing import Dict, List, Literal, Optional, Tuple, Union, get_args
 
 from ..runtime.checks import at_least as _at_least
 from ..runtime.errors import ConfigError
-from .target_prior import check_setting
 
 Method = Literal["source_only", "target_oracle", "dann", "pose_adv", "disentangle", "cal", "pixel_da"]
 #: Every method name, read from the ``Method`` literal (one list, not two).
@@ -359,4 +358,6 @@ class TrainConfig:
         _at_least(self, "eval_limit", 1)
         _at_least(self, "warmup", 0.0, 0.5)
         _at_least(self, "label_smoothing", 0.0, 0.5)
+        from .target_prior import check_setting  # numpy and the label aliases: not at this module's import
+
         check_setting(self.target_prior)

@@ -271,11 +271,11 @@ class Trainer:
 
     def _eval_net(self) -> FerNet:
         net = self.ema.module if self.ema is not None else self.method.inference_module()
+        x_target = self.splits["target"].head(1000, self.t.seed).x
         if self.t.adabn:
-            net = adabn(net, self.splits["target"].head(1000, self.t.seed).x, self.device)
+            net = adabn(net, x_target, self.device)
         if self.prior is not None:  # label-free: the unlabelled target faces and the stated class balance
-            x = self.splits["target"].head(1000, self.t.seed).x
-            offsets = fit_offsets(logits_of(net, x, self.device), self.prior)
+            offsets = fit_offsets(logits_of(net, x_target, self.device), self.prior)
             net, self.prior_offsets = with_offsets(net, offsets), [float(v) for v in offsets]
         return net
 
