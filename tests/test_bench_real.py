@@ -267,3 +267,12 @@ def test_a_variant_is_paired_with_the_method_it_varies():
     (line,) = real_page.variant_lines(rows)
     assert line.startswith(f"{real_page.QUOTED} half, source_only_prior (train.target_prior=source) − source_only")
     assert "paired over seeds [0, 1, 2]: +6.2 pt" in line
+
+
+def test_code_table_gives_each_codes_mean_valence_and_arousal(tmp_path):
+    ann = tmp_path / "ann.csv"
+    ann.write_text(",filename,expression,valence,arousal\n0,a.bmp,3.0,-0.5,-0.2\n1,b.bmp,3.0,-0.7,-0.4\n"
+                   "2,c.bmp,5.0,0.2,0.8\n")
+    rows = buaa_labels.code_table(ann).splitlines()
+    assert rows[2] == "| 3 | surprise | 2 | -0.60 | -0.30 |"  # realdata.sh's name for code 3; sadness's quadrant
+    assert rows[3] == "| 5 | disgust | 1 | +0.20 | +0.80 |"
