@@ -20,9 +20,13 @@ QUOTED, DEV = "BUAA NIR test", "BUAA NIR dev"
 #: A method trained with settings of its own over configs/real.yaml: row name → (method, --set overrides).
 #: ``source_only_prior`` is source-only whose head is shifted, label-free, to FER2013's class balance on the
 #: unlabelled BUAA faces (``train.target_prior``; chosen over ``none``, ``uniform`` and AdaBN on BUAA's dev half).
-VARIANTS = {"source_only_prior": ("source_only", ("train.target_prior=source",))}
+#: ``self_train_prior`` is class-balanced self-training (``self_train``) whose teacher is the source-only model shifted
+#: the same way: each predicted class's more confident half of a batch labels its augmented copies.
+VARIANTS = {"source_only_prior": ("source_only", ("train.target_prior=source",)),
+            "self_train_prior": ("self_train", ("train.target_prior=source", "train.self_train.pseudo_threshold=0",
+                                                "train.self_train.pseudo_quantile=0.5"))}
 ALL_METHODS = ("source_only", "source_only_prior", "pixel_da", "dann", "pose_adv", "disentangle", "cal",
-               "target_oracle")
+               "self_train_prior", "target_oracle")
 #: The control row: source-only fine-tuned from its own finished model for the adaptation methods' fine-tuning
 #: epochs at their rate, with no target term. An adaptation method fine-tuned the same way differs from it only by its
 #: target objective, so "selected − control" isolates what the target term did from what the extra epochs did.
@@ -31,7 +35,9 @@ CONTROL = "source_only_ft"
 ROWS = ("source_only", CONTROL, *ALL_METHODS[1:])
 #: what a row is, where its name does not say it
 ROW_NAMES = {CONTROL: f"{CONTROL} (control: source-only + the fine-tuning epochs, no target term)",
-             "source_only_prior": "source_only_prior (source-only, `train.target_prior: source`)"}
+             "source_only_prior": "source_only_prior (source-only, `train.target_prior: source`)",
+             "self_train_prior": "self_train_prior (`self_train`, balanced pseudo-labels, `train.target_prior: "
+                                 "source`)"}
 NOT_SELECTABLE = (CONTROL, "target_oracle")
 #: where the hand-written part of docs/results/real-faces.md starts; write_page keeps it
 NOTES = "## Notes"

@@ -174,7 +174,7 @@ def test_every_method_loss_backpropagates_finite(name):
     # the trainer's optimiser gets everything but the method's own-optimiser parameters
     own = {id(p) for p in method.own_optimizer_parameters()}
     grouped = {id(p) for g in method.parameter_groups(1e-3) for p in g["params"]}
-    assert grouped == {id(p) for p in method.parameters()} - own
+    assert grouped == {id(p) for p in method.parameters() if p.requires_grad} - own
 
 
 def test_backbone_lr_multiplier():
@@ -382,3 +382,61 @@ def test_bn_stats_fallback_is_the_configs_default_not_a_mixture():
     assert torch.equal(bn.running_mean, before)
     method.features(torch.randn(8, 1, 32, 32), "source")
     assert not torch.equal(bn.running_mean, before)
+
+
+
+def test_self_train_labels_with_a_frozen_teacher_shifted_to_the_target_balance():
+    """The teacher is the starting model, frozen and in the deployed view (eval mode), with the offsets the trainer
+    fitted before the first step; later offsets (refitted to the student each epoch) do not move its labels."""
+    torch.manual_seed(0)
+    cfg = load_config("ci")
+    assert cfg.train.self_train.self_training == 1.0 and cfg.train.self_train.pseudo_threshold == 0.5
+    net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
+    method = build_method("self_train", cfg.train, net, LABELS)
+    method.train()
+    assert not method.teacher.training and net.training
+    trained = {id(p) for g in method.parameter_groups(1e-3) for p in g["params"]}
+    assert not trained & {id(p) for p in method.teacher.parameters()}
+    x = _batch().xt
+    net.eval()
+    with torch.no_grad():
+        start = net(x)
+    net.train()
+    assert torch.allclose(method.teacher_posteriors(x), F.softmax(start, 1), atol=1e-5)
+    first = torch.zeros(len(LABELS))
+    first[3] = 30.0
+    method.set_logit_offsets(first)
+    method.set_logit_offsets(torch.zeros(len(LABELS)))  # the next evaluation's: the student's, not the teacher's
+    with torch.no_grad():
+        for p in net.parameters():  # the student moves on ...
+            p.add_(1.0)
+    shifted = method.teacher_posteriors(x)  # ... the teacher does not
+    assert torch.allclose(shifted, F.softmax(start + first, 1), atol=1e-5) and (shifted.argmax(1) == 3).all()
+    state = method.state_dict()  # a resumed run labels with the same teacher
+    assert torch.equal(state["teacher_offsets"], first) and bool(state["teacher_offsets_set"])
+
+
+def test_self_train_labels_each_predicted_classs_most_confident_faces():
+    torch.manual_seed(0)
+    cfg = load_config("ci", ["train.self_train.pseudo_threshold=0.0", "train.self_train.pseudo_quantile=0.5",
+                             "train.self_train.warmup=0.0"])
+    net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
+    method = build_method("self_train", cfg.train, net, LABELS)
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8], [0.45, 0.55], [0.3, 0.7]])
+    probs = torch.cat([probs, torch.zeros(6, len(LABELS) - 2)], 1)
+    method.teacher_posteriors = lambda x: probs
+    batch = _batch()
+    batch.p = 1.0
+    logits_t = torch.randn(6, len(LABELS), requires_grad=True)
+    logs = {}
+    term = method.balanced_term(batch, logits_t, logs)
+    # class 0's faces 0, 1, 2 (confidence 0.9, 0.6, 0.7): the median 0.7 keeps 0 and 2; class 1's 3, 4, 5: 3 and 5
+    ce = F.cross_entropy(logits_t.detach(), torch.tensor([0, 0, 0, 1, 1, 1]), reduction="none")
+    assert logs["pseudo_frac"] == pytest.approx(4 / 6)
+    ramp = grl_lambda(1.0, 1.0, 0.0)
+    assert float(term.detach()) == pytest.approx(ramp * float(ce[[0, 2, 3, 5]].sum()) / 6, rel=1e-5)
+    term.backward()
+    assert float(logits_t.grad[1].abs().sum()) == 0.0 and float(logits_t.grad[0].abs().sum()) > 0
+    off = build_method("self_train", load_config("ci", ["train.self_train.self_training=0"]).train, net, LABELS)
+    off.teacher_posteriors = lambda x: probs
+    assert float(off.balanced_term(batch, logits_t, {})) == 0.0

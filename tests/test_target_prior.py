@@ -67,3 +67,23 @@ def test_a_run_bakes_the_offsets_into_best_pt_and_a_fine_tuning_takes_them_out(t
     # the shipped head predicts the stated balance on the target faces it was fitted on
     x = t.splits["target"].head(1000, 0).x
     assert np.allclose(_softmax(logits_of(net, x, torch.device("cpu"))).mean(0), 1 / len(offsets), atol=1e-3)
+
+
+
+def test_the_trainer_hands_self_train_the_offsets_of_its_starting_model(tmp_path):
+    """self_train's pseudo-labels follow train.target_prior: the trainer fits the offsets before the first step, and
+    the method keeps those -- the ones of the frozen starting model it labels with -- not the later evaluations'."""
+    from fer_edge.train.target_prior import logits_of
+    from fer_edge.train.trainer import Trainer
+
+    data = make_datasets(tmp_path / "faces")
+    t = Trainer(load_config("ci", FAST + ["train.target_prior=uniform"]), data, tmp_path / "a", "self_train")
+    assert not bool(t.method.teacher_offsets_set)
+    t.fit()
+    x = t.splits["target"].head(1000, 0).x
+    want = fit_offsets(logits_of(t.method.teacher, x, torch.device("cpu")), t.prior)
+    assert bool(t.method.teacher_offsets_set)
+    assert np.allclose(t.method.teacher_offsets.numpy(), want, atol=1e-4)
+    plain = Trainer(load_config("ci", FAST), data, tmp_path / "b", "self_train")
+    plain.fit()
+    assert not bool(plain.method.teacher_offsets_set)  # no stated balance: the teacher's plain predictions

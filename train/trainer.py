@@ -277,6 +277,8 @@ class Trainer:
         if self.prior is not None:  # label-free: the unlabelled target faces and the stated class balance
             offsets = fit_offsets(logits_of(net, x_target, self.device), self.prior)
             net, self.prior_offsets = with_offsets(net, offsets), [float(v) for v in offsets]
+            # the method's pseudo-labels follow the same balance (self-training: methods/base.teacher_posteriors)
+            self.method.set_logit_offsets(torch.tensor(offsets, dtype=torch.float32, device=self.device))
         return net
 
     def _checkpoint(self, net: FerNet, path: Path, epoch: int) -> None:
@@ -316,6 +318,8 @@ class Trainer:
         before = self._seconds_before()
         eval_lim, seed = self.t.eval_limit, self.t.seed
         eval_splits = {k: v.head(eval_lim, seed) for k, v in self.splits.items() if k != "source"}
+        if self.prior is not None and self.start_epoch < self.t.epochs:
+            self._eval_net()  # the offsets for the first epoch's pseudo-labels (a fine-tuning or a resumed run)
         for epoch in range(self.start_epoch, self.t.epochs):
             te = time.time()
             train_logs = self._train_epoch(epoch)

@@ -13,11 +13,12 @@ from .disentangle import Disentangle
 from .gradient_reversal import GradientReversal, grad_reverse, grl_lambda
 from .pixel_da import PixelDA
 from .pose_adv import PoseAdversarial
+from .self_train import SelfTraining
 from .source_only import SourceOnly
 from .target_oracle import TargetOracle
 
 METHODS: Dict[str, Type[Method]] = {cls.name: cls for cls in (
-    SourceOnly, TargetOracle, DANN, PoseAdversarial, Disentangle, ContrastiveAdversarial, PixelDA)}
+    SourceOnly, TargetOracle, DANN, PoseAdversarial, Disentangle, ContrastiveAdversarial, PixelDA, SelfTraining)}
 
 
 def method_class(name: str) -> Type[Method]:

@@ -104,7 +104,8 @@ class Method(nn.Module):
         own = {id(p) for p in self.own_optimizer_parameters()}
         backbone = [p for p in self.net.backbone.parameters() if id(p) not in own]
         bb_ids = {id(p) for p in backbone}
-        rest = [p for p in self.parameters() if id(p) not in bb_ids and id(p) not in own]
+        # a frozen part (self_train's teacher) is not the optimiser's
+        rest = [p for p in self.parameters() if id(p) not in bb_ids and id(p) not in own and p.requires_grad]
         groups = [{"params": backbone, "lr": lr * float(self.cfg.backbone_lr_mult), "name": "backbone"}]
         if rest:
             groups.append({"params": rest, "lr": lr, "name": "heads"})
@@ -172,8 +173,8 @@ class Method(nn.Module):
         of its boundary a target face belongs on. Pseudo-labels do — from the classifier's own confident
         target predictions, no target labels — and the augmented-vs-clean pairing makes the label a
         consistency target rather than the prediction re-confirming itself (without ``train.augment`` the
-        two views are the same batch: plain self-training). The pseudo-label pass runs without gradient
-        and leaves the BatchNorm running statistics untouched whatever ``train.bn_stats`` says.
+        two views are the same batch: plain self-training). The pseudo-label pass (:meth:`teacher_posteriors`)
+        runs without gradient and leaves the BatchNorm running statistics untouched whatever ``train.bn_stats`` says.
         """
         c = self.mcfg
         weight = float(c.self_training)
@@ -183,12 +184,22 @@ class Method(nn.Module):
         if ramp <= 0:  # warm-up: no term, and no pseudo-label pass to pay for
             return logits_t.new_zeros(())
         x = batch.xt_clean if batch.xt_clean is not None else batch.xt
-        with torch.no_grad(), running_stats_frozen(self.net, True):
-            probs = F.softmax(self.net.classify(self.net.features(x)), dim=1)
+        probs = self.teacher_posteriors(x)
         st = pseudo_label_loss(logits_t, probs, float(c.pseudo_threshold))
         logs["self_train"] = float(st.detach())
         logs["pseudo_frac"] = float((probs.max(1).values >= float(c.pseudo_threshold)).float().mean())
         return weight * ramp * st
+
+    def set_logit_offsets(self, offsets: torch.Tensor) -> None:
+        """Called by the trainer when ``train.target_prior`` is on, before the first step and after every
+        evaluation, with the per-class logit offsets that shift the evaluated model's target predictions to the
+        stated class balance. Default: unused (``self_train``'s teacher labels with them)."""
+
+    def teacher_posteriors(self, x: torch.Tensor) -> torch.Tensor:
+        """The posteriors that label the clean target faces: the network's own, without gradient, normalised by the
+        target batch's statistics and leaving the running statistics untouched (``self_train`` overrides it)."""
+        with torch.no_grad(), running_stats_frozen(self.net, True):
+            return F.softmax(self.net.classify(self.net.features(x)).float(), dim=1)
 
 
 def _acc(logits: torch.Tensor, y: torch.Tensor) -> float:
