@@ -25,6 +25,8 @@ QUOTED, DEV = "BUAA NIR test", "BUAA NIR dev"
 VARIANTS = {"source_only_prior": ("source_only", ("train.target_prior=source",)),
             "self_train_prior": ("self_train", ("train.target_prior=source", "train.self_train.pseudo_threshold=0",
                                                 "train.self_train.pseudo_quantile=0.5"))}
+#: the row a variant is compared with where that is not the method it runs: self-training against the same shift alone
+REFERENCE = {"self_train_prior": "source_only_prior"}
 ALL_METHODS = ("source_only", "source_only_prior", "pixel_da", "dann", "pose_adv", "disentangle", "cal",
                "self_train_prior", "target_oracle")
 #: The control row: source-only fine-tuned from its own finished model for the adaptation methods' fine-tuning
@@ -89,11 +91,29 @@ def paired_line(against: str, common: Sequence[int], sel: Sequence[float], base:
             f"[{100 * pr['low']:+.1f}, {100 * pr['high']:+.1f}] (95 % t), better on {pr['wins']} of {pr['n']}{said}.")
 
 
+def selected_means(rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: Dict[int, str]) -> list:
+    """The shipped model's accuracy: the mean over seeds of each seed's selected run, FP32 / INT8, on every score set
+    (what a user of the selector gets, whichever row each seed's pick sits in)."""
+    runs = [rows[m][s]["eval"] for s, m in sorted(chosen.items()) if "eval" in rows.get(m, {}).get(s, {})]
+    if not runs:
+        return []
+    cells = []
+    for name in TESTS:
+        got = [r["sets"].get(name, {}) for r in runs]
+        fp32 = [g["fp32"]["accuracy"] for g in got if "fp32" in g]
+        int8 = [g["int8"]["accuracy"] for g in got if "int8" in g]
+        if len(fp32) == len(runs):
+            mean8 = _pct(statistics.mean(int8)) if len(int8) == len(runs) else "—"
+            cells.append(f"{name} {_pct(statistics.mean(fp32))} / {mean8}")
+    return [f"The selected models, mean over {len(runs)} seeds, FP32 / INT8 (%): " + "; ".join(cells) + "."]
+
+
 def variant_lines(rows: Dict[str, Dict[int, Dict[str, Any]]]) -> list:
-    """Each variant row against the method it varies, paired by seed on the quoted half (a setting's own effect,
-    whatever the selector picked)."""
+    """Each variant row against the row it varies (``REFERENCE``, else the method it runs), paired by seed on the
+    quoted half (a setting's own effect, whatever the selector picked)."""
     out = []
-    for name, (base, overrides) in VARIANTS.items():
+    for name, (method, overrides) in VARIANTS.items():
+        base = REFERENCE.get(name, method)
         v, b = rows.get(name, {}), rows.get(base, {})
         common = [s for s in sorted(v) if s in b and _quoted(v[s]) is not None and _quoted(b[s]) is not None]
         if common:
@@ -171,6 +191,7 @@ def write_page(path: Path, rows: Dict[str, Dict[int, Dict[str, Any]]], chosen: D
     so = rows.get("source_only", {})
     if chosen:
         lines.append("Selected per seed: " + ", ".join(f"seed {s}: {m}" for s, m in sorted(chosen.items())) + ".")
+        lines += selected_means(rows, chosen)
         sel_acc = {s: _quoted(rows[m][s]) for s, m in chosen.items() if "eval" in rows[m][s]}
         common = [s for s in sorted(sel_acc) if s in so and "eval" in so[s]]
         if common:

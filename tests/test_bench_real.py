@@ -267,6 +267,10 @@ def test_a_variant_is_paired_with_the_method_it_varies():
     (line,) = real_page.variant_lines(rows)
     assert line.startswith(f"{real_page.QUOTED} half, source_only_prior (train.target_prior=source) − source_only")
     assert "paired over seeds [0, 1, 2]: +6.2 pt" in line
+    # self-training on top of the shift is paired with the shift alone, not with a plain self_train row
+    rows["self_train_prior"] = {s: ev(0.52 + 0.012 * s) for s in (0, 1)}
+    lines = real_page.variant_lines(rows)
+    assert len(lines) == 2 and "− source_only_prior, paired over seeds [0, 1]: +2.0 pt" in lines[1]
 
 
 def test_code_table_gives_each_codes_mean_valence_and_arousal(tmp_path):
@@ -276,3 +280,20 @@ def test_code_table_gives_each_codes_mean_valence_and_arousal(tmp_path):
     rows = buaa_labels.code_table(ann).splitlines()
     assert rows[2] == "| 3 | surprise | 2 | -0.60 | -0.30 |"  # realdata.sh's name for code 3; sadness's quadrant
     assert rows[3] == "| 5 | disgust | 1 | +0.20 | +0.80 |"
+
+
+def test_the_selected_models_mean_mixes_the_rows_each_seed_picked():
+    def ev(buaa, fer, int8=True):
+        sets = {real_page.QUOTED: {"fp32": {"accuracy": buaa}}, "FER2013 test": {"fp32": {"accuracy": fer}}}
+        if int8:
+            sets[real_page.QUOTED]["int8"] = {"accuracy": buaa + 0.01}
+        return {"eval": {"sets": sets}}
+
+    rows = {"a": {0: ev(0.50, 0.60), 1: ev(0.10, 0.10)}, "b": {0: ev(0.90, 0.90), 1: ev(0.40, 0.70, int8=False)}}
+    (line,) = real_page.selected_means(rows, {0: "a", 1: "b"})
+    assert "mean over 2 seeds" in line
+    assert "BUAA NIR test 45.0 / —" in line  # seed 1's pick has no INT8 figure: no INT8 mean
+    assert "FER2013 test 65.0 / —" in line and "CK+48" not in line
+    (line,) = real_page.selected_means(rows, {0: "a", 1: "a"})
+    assert "BUAA NIR test 30.0 / 31.0" in line
+    assert real_page.selected_means(rows, {}) == []
