@@ -440,3 +440,17 @@ def test_self_train_labels_each_predicted_classs_most_confident_faces():
     off = build_method("self_train", load_config("ci", ["train.self_train.self_training=0"]).train, net, LABELS)
     off.teacher_posteriors = lambda x: probs
     assert float(off.balanced_term(batch, logits_t, {})) == 0.0
+
+
+def test_self_train_warns_when_it_has_no_starting_model_to_learn_from(caplog):
+    import dataclasses
+
+    cfg = load_config("ci").train
+    net = FerNet(ModelSpec("tiny", 1, len(LABELS), 16, 0.5, 0.0))
+    with caplog.at_level("WARNING", logger="fer_edge.train"):
+        build_method("self_train", cfg, net, LABELS)
+    assert "train.init_from" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="fer_edge.train"):
+        build_method("self_train", dataclasses.replace(cfg, init_from="runs/x/best.pt"), net, LABELS)
+    assert caplog.text == ""

@@ -22,6 +22,7 @@ threshold 0.5 by default, where the adversarial methods ship it off); the balanc
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Tuple
 
 import torch
@@ -36,6 +37,11 @@ class SelfTraining(Method):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not getattr(self.cfg, "init_from", None):
+            logging.getLogger("fer_edge.train").warning(
+                "self_train without train.init_from: its teacher is the untrained network it starts as, so its labels "
+                "are noise; start it from a finished source-only model (train.init_from, or train.finetune.enabled in "
+                "the pipeline)")
         self.teacher = copy.deepcopy(self.net).eval().requires_grad_(False)
         #: the offsets fitted to the teacher (the trainer's first evaluation, before any step); state, so a resumed
         #: run labels with the same teacher it started with
