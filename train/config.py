@@ -49,6 +49,9 @@ class TargetTermsConfig:
     mcc_temperature: float = 2.5
     self_training: float = 0.0
     pseudo_threshold: float = 0.9
+    #: with ``pseudo_quantile`` q > 0 only the faces above the q-quantile of their predicted class's confidences within
+    #: the batch are labelled (class-balanced selection: every class supplies labels)
+    pseudo_quantile: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("im_weight", "mcc_weight", "self_training"):
@@ -56,6 +59,7 @@ class TargetTermsConfig:
         _at_least(self, "mcc_temperature", 0.0, strict=True)
         _at_least(self, "warmup", 0.0, 1.0)
         _at_least(self, "pseudo_threshold", 0.0, 1.0)
+        _at_least(self, "pseudo_quantile", 0.0, 1.0)
 
 
 @dataclass
@@ -66,12 +70,6 @@ class SelfTrainConfig(TargetTermsConfig):
 
     self_training: float = 1.0
     pseudo_threshold: float = 0.5
-    #: within each batch and predicted class, only faces above this quantile of the class's confidences are labelled
-    pseudo_quantile: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _at_least(self, "pseudo_quantile", 0.0, 1.0)
 
 
 @dataclass

@@ -318,8 +318,8 @@ class Trainer:
         before = self._seconds_before()
         eval_lim, seed = self.t.eval_limit, self.t.seed
         eval_splits = {k: v.head(eval_lim, seed) for k, v in self.splits.items() if k != "source"}
-        if self.prior is not None and self.start_epoch < self.t.epochs:
-            self._eval_net()  # the offsets for the first epoch's pseudo-labels (a fine-tuning or a resumed run)
+        if self.prior is not None and self.method.uses_logit_offsets() and self.start_epoch < self.t.epochs:
+            self._eval_net()  # the offsets of the starting model, for self_train's pseudo-labels
         for epoch in range(self.start_epoch, self.t.epochs):
             te = time.time()
             train_logs = self._train_epoch(epoch)

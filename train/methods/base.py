@@ -24,7 +24,7 @@ from ..config import TargetTermsConfig, TrainConfig
 from ..models import FerNet
 from .bn_stats import running_stats_frozen
 from .gradient_reversal import grl_lambda
-from .losses import information_maximization, minimum_class_confusion, pseudo_label_loss
+from .losses import information_maximization, minimum_class_confusion, pseudo_label_loss, pseudo_label_mask
 
 Logs = Dict[str, float]
 
@@ -94,6 +94,11 @@ class Method(nn.Module):
 
     def has_discriminator_step(self) -> bool:
         return type(self).discriminator_step is not Method.discriminator_step
+
+    def uses_logit_offsets(self) -> bool:
+        """Whether the method labels with the ``train.target_prior`` offsets (the trainer then fits them before the
+        first step too)."""
+        return type(self).set_logit_offsets is not Method.set_logit_offsets
 
     def parameter_groups(self, lr: float) -> List[Dict[str, Any]]:
         """Backbone at ``lr × backbone_lr_mult``; every other trainable part of the method at ``lr``.
@@ -185,9 +190,10 @@ class Method(nn.Module):
             return logits_t.new_zeros(())
         x = batch.xt_clean if batch.xt_clean is not None else batch.xt
         probs = self.teacher_posteriors(x)
-        st = pseudo_label_loss(logits_t, probs, float(c.pseudo_threshold))
+        q = float(c.pseudo_quantile)
+        st = pseudo_label_loss(logits_t.float(), probs, float(c.pseudo_threshold), q)
         logs["self_train"] = float(st.detach())
-        logs["pseudo_frac"] = float((probs.max(1).values >= float(c.pseudo_threshold)).float().mean())
+        logs["pseudo_frac"] = float(pseudo_label_mask(probs, float(c.pseudo_threshold), q).float().mean())
         return weight * ramp * st
 
     def set_logit_offsets(self, offsets: torch.Tensor) -> None:

@@ -50,16 +50,29 @@ def uniform_confusion(logits: torch.Tensor) -> torch.Tensor:
     return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
 
 
-def pseudo_label_loss(logits_strong: torch.Tensor, probs_weak: torch.Tensor, threshold: float) -> torch.Tensor:
+def pseudo_label_mask(probs_weak: torch.Tensor, threshold: float, quantile: float = 0.0) -> torch.Tensor:
+    """Which clean-view predictions label their perturbed view: at least ``threshold`` confident and, with
+    ``quantile`` > 0, above that quantile of the confidences of the faces the batch predicts as the same class
+    (class-balanced selection, CBST: every predicted class supplies its own most confident faces)."""
+    conf, hard = probs_weak.max(dim=1)
+    keep = conf >= threshold
+    if quantile > 0:
+        for k in hard.unique():
+            mine = hard == k
+            keep &= ~mine | (conf >= torch.quantile(conf[mine], quantile))
+    return keep
+
+
+def pseudo_label_loss(logits_strong: torch.Tensor, probs_weak: torch.Tensor, threshold: float,
+                      quantile: float = 0.0) -> torch.Tensor:
     """FixMatch's unlabelled term (Sohn et al. 2020): cross-entropy of the perturbed view's logits to the
-    clean view's arg-max, counted only where the clean view is at least ``threshold`` confident.
+    clean view's arg-max, counted only where :func:`pseudo_label_mask` keeps the face.
 
     Averaged over the *whole* batch (masked samples contribute 0), so the term grows as the classifier
     becomes confident on more target faces instead of jumping to full strength on the first few.
     """
-    conf, hard = probs_weak.max(dim=1)
-    mask = (conf >= threshold).to(logits_strong.dtype)
-    return (F.cross_entropy(logits_strong, hard, reduction="none") * mask).mean()
+    mask = pseudo_label_mask(probs_weak, threshold, quantile).to(logits_strong.dtype)
+    return (F.cross_entropy(logits_strong, probs_weak.argmax(dim=1), reduction="none") * mask).mean()
 
 
 def binary_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:

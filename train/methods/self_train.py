@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 
 from .base import Batch, Logs, Method, _acc
-from .gradient_reversal import grl_lambda
 
 
 class SelfTraining(Method):
@@ -69,28 +68,4 @@ class SelfTraining(Method):
         _, logits_s, _, logits_t = self.source_and_target(batch)
         ce = self.task_loss(logits_s, batch.ys)
         logs: Logs = {"cls": float(ce.detach()), "src_acc": _acc(logits_s, batch.ys)}
-        total = ce + self.im_term(logits_t, self.mcfg.im_weight, logs) + self.mcc_term(logits_t, logs)
-        return total + self.balanced_term(batch, logits_t, logs), logs
-
-    def balanced_term(self, batch: Batch, logits_t: torch.Tensor, logs: Logs) -> torch.Tensor:
-        """Cross-entropy of the augmented view to the teacher's label, on the faces the teacher is at least
-        ``pseudo_threshold`` sure of *and*, within the batch, among the more confident ``1 - pseudo_quantile`` of its
-        predicted class: every class contributes its own best faces, so the classes the camera shows plainly (happy)
-        do not supply most of the labels."""
-        c = self.mcfg
-        ramp = grl_lambda(batch.p, 1.0, float(c.warmup))
-        if float(c.self_training) <= 0 or ramp <= 0:
-            return logits_t.new_zeros(())
-        x = batch.xt_clean if batch.xt_clean is not None else batch.xt
-        probs = self.teacher_posteriors(x)
-        conf, hard = probs.max(1)
-        keep = conf >= float(c.pseudo_threshold)
-        q = float(c.pseudo_quantile)
-        if q > 0:
-            for k in hard.unique():
-                mine = hard == k
-                keep &= ~mine | (conf >= torch.quantile(conf[mine], q))
-        st = (F.cross_entropy(logits_t.float(), hard, reduction="none") * keep.float()).mean()
-        logs["self_train"] = float(st.detach())
-        logs["pseudo_frac"] = float(keep.float().mean())
-        return float(c.self_training) * ramp * st
+        return ce + self.target_companion_terms(batch, logits_t, logs), logs
