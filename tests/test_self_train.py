@@ -50,7 +50,7 @@ def test_self_train_labels_with_a_frozen_teacher_shifted_to_the_target_balance()
     first = torch.zeros(len(LABELS))
     first[3] = 30.0
     method.set_logit_offsets(first)
-    method.set_logit_offsets(torch.zeros(len(LABELS)))  # the next evaluation's: the student's, not the teacher's
+    method.set_logit_offsets(torch.zeros(len(LABELS)))  # a later model's: not the teacher's
     with torch.no_grad():
         for p in net.parameters():  # the student moves on ...
             p.add_(1.0)

@@ -69,10 +69,9 @@ def test_a_run_bakes_the_offsets_into_best_pt_and_a_fine_tuning_takes_them_out(t
     assert np.allclose(_softmax(logits_of(net, x, torch.device("cpu"))).mean(0), 1 / len(offsets), atol=1e-3)
 
 
-
 def test_the_trainer_hands_self_train_the_offsets_of_its_starting_model(tmp_path):
-    """self_train's pseudo-labels follow train.target_prior: the trainer fits the offsets before the first step, and
-    the method keeps those -- the ones of the frozen starting model it labels with -- not the later evaluations'."""
+    """self_train's pseudo-labels follow train.target_prior: the trainer fits the frozen starting model's offsets
+    before the first step, and the later evaluations' offsets (the student's) do not replace them."""
     from fer_edge.train.target_prior import logits_of
     from fer_edge.train.trainer import Trainer
 

@@ -269,16 +269,18 @@ class Trainer:
                                  if k2 in ("cls", "disc_acc", "src_acc")})
         return mean_logs(logs)
 
+    def _target_faces(self) -> torch.Tensor:
+        """The unlabelled target faces the offsets (and AdaBN) are fitted on."""
+        return self.splits["target"].head(1000, self.t.seed).x
+
     def _eval_net(self) -> FerNet:
         net = self.ema.module if self.ema is not None else self.method.inference_module()
-        x_target = self.splits["target"].head(1000, self.t.seed).x
+        x_target = self._target_faces()
         if self.t.adabn:
             net = adabn(net, x_target, self.device)
         if self.prior is not None:  # label-free: the unlabelled target faces and the stated class balance
             offsets = fit_offsets(logits_of(net, x_target, self.device), self.prior)
             net, self.prior_offsets = with_offsets(net, offsets), [float(v) for v in offsets]
-            # the method's pseudo-labels follow the same balance (self-training: methods/base.teacher_posteriors)
-            self.method.set_logit_offsets(torch.tensor(offsets, dtype=torch.float32, device=self.device))
         return net
 
     def _checkpoint(self, net: FerNet, path: Path, epoch: int) -> None:
@@ -318,8 +320,11 @@ class Trainer:
         before = self._seconds_before()
         eval_lim, seed = self.t.eval_limit, self.t.seed
         eval_splits = {k: v.head(eval_lim, seed) for k, v in self.splits.items() if k != "source"}
-        if self.prior is not None and self.method.uses_logit_offsets() and self.start_epoch < self.t.epochs:
-            self._eval_net()  # the offsets of the starting model, for self_train's pseudo-labels
+        if self.prior is not None and self.method.uses_logit_offsets() and not self.history:
+            # a fresh run: the starting model's offsets, for self_train's teacher (a resumed run restored them)
+            z = logits_of(self.method.inference_module(), self._target_faces(), self.device)
+            self.method.set_logit_offsets(torch.tensor(fit_offsets(z, self.prior), dtype=torch.float32,
+                                                       device=self.device))
         for epoch in range(self.start_epoch, self.t.epochs):
             te = time.time()
             train_logs = self._train_epoch(epoch)

@@ -96,8 +96,8 @@ class Method(nn.Module):
         return type(self).discriminator_step is not Method.discriminator_step
 
     def uses_logit_offsets(self) -> bool:
-        """Whether the method labels with the ``train.target_prior`` offsets (the trainer then fits them before the
-        first step too)."""
+        """Whether the method labels with the ``train.target_prior`` offsets of its starting model (the trainer then
+        fits them before the first step)."""
         return type(self).set_logit_offsets is not Method.set_logit_offsets
 
     def parameter_groups(self, lr: float) -> List[Dict[str, Any]]:
@@ -197,9 +197,9 @@ class Method(nn.Module):
         return weight * ramp * st
 
     def set_logit_offsets(self, offsets: torch.Tensor) -> None:
-        """Called by the trainer when ``train.target_prior`` is on, before the first step and after every
-        evaluation, with the per-class logit offsets that shift the evaluated model's target predictions to the
-        stated class balance. Default: unused (``self_train``'s teacher labels with them)."""
+        """Called by the trainer when ``train.target_prior`` is on and :meth:`uses_logit_offsets`, once before the first
+        step of a fresh run, with the per-class logit offsets that shift the starting model's target predictions to
+        the stated class balance. Default: unused (``self_train``'s teacher labels with them)."""
 
     def teacher_posteriors(self, x: torch.Tensor) -> torch.Tensor:
         """The posteriors that label the clean target faces: the network's own, without gradient, normalised by the

@@ -44,13 +44,13 @@ class SelfTraining(Method):
                 "are noise; start it from a finished source-only model (train.init_from, or train.finetune.enabled in "
                 "the pipeline)")
         self.teacher = copy.deepcopy(self.net).eval().requires_grad_(False)
-        #: the offsets fitted to the teacher (the trainer's first evaluation, before any step); state, so a resumed
-        #: run labels with the same teacher it started with
+        #: the offsets fitted to the teacher (by the trainer, before the first step); state, so a resumed run labels
+        #: with the same teacher it started with
         self.register_buffer("teacher_offsets", torch.zeros(self.net.head.bias.numel()))
         self.register_buffer("teacher_offsets_set", torch.zeros((), dtype=torch.bool))
 
     def set_logit_offsets(self, offsets: torch.Tensor) -> None:
-        if not bool(self.teacher_offsets_set):  # the first call: fitted to the starting model, i.e. the teacher
+        if not bool(self.teacher_offsets_set):  # offsets of any later model are not the teacher's
             self.teacher_offsets.copy_(offsets.to(self.teacher_offsets.device))
             self.teacher_offsets_set.fill_(True)
 
