@@ -273,13 +273,17 @@ class Trainer:
         """The unlabelled target faces the offsets (and AdaBN) are fitted on."""
         return self.splits["target"].head(1000, self.t.seed).x
 
+    def _offsets_for(self, net: FerNet, x_target: torch.Tensor) -> np.ndarray:
+        """The logit offsets that move ``net``'s mean prediction on ``x_target`` onto ``train.target_prior``."""
+        return fit_offsets(logits_of(net, x_target, self.device), self.prior)
+
     def _eval_net(self) -> FerNet:
         net = self.ema.module if self.ema is not None else self.method.inference_module()
         x_target = self._target_faces()
         if self.t.adabn:
             net = adabn(net, x_target, self.device)
         if self.prior is not None:  # label-free: the unlabelled target faces and the stated class balance
-            offsets = fit_offsets(logits_of(net, x_target, self.device), self.prior)
+            offsets = self._offsets_for(net, x_target)
             net, self.prior_offsets = with_offsets(net, offsets), [float(v) for v in offsets]
         return net
 
@@ -322,9 +326,8 @@ class Trainer:
         eval_splits = {k: v.head(eval_lim, seed) for k, v in self.splits.items() if k != "source"}
         if self.prior is not None and self.method.uses_logit_offsets() and not self.history:
             # a fresh run: the starting model's offsets, for self_train's teacher (a resumed run restored them)
-            z = logits_of(self.method.inference_module(), self._target_faces(), self.device)
-            self.method.set_logit_offsets(torch.tensor(fit_offsets(z, self.prior), dtype=torch.float32,
-                                                       device=self.device))
+            offsets = self._offsets_for(self.method.inference_module(), self._target_faces())
+            self.method.set_logit_offsets(torch.tensor(offsets, dtype=torch.float32, device=self.device))
         for epoch in range(self.start_epoch, self.t.epochs):
             te = time.time()
             train_logs = self._train_epoch(epoch)
